@@ -1,0 +1,191 @@
+"""The `jetfm` command: one sub-command per pipeline stage, each one library call.
+
+Every stage takes its settings either from a config file (``--config``, validated
+against the schema; the default for running a stage by hand) or as the exact JSON that
+the Snakemake rule passes (``--params``), so both paths run identical code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from jetfm.config import ConfigError, load_config, stage_params
+
+
+def _params(args: argparse.Namespace, stage: str, **wildcards: str) -> dict[str, Any]:
+    if args.params:
+        try:
+            return json.loads(args.params)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--params is not valid JSON: {exc}") from exc
+    return stage_params(load_config(args.config), stage, **wildcards)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from jetfm.generate import generate_shard
+
+    n = generate_shard(_params(args, "generate", shard=args.shard), args.out,
+                       n_events=args.events, progress=_progress(args))
+    print(f"wrote {n} events to {args.out}")
+
+
+def cmd_jets(args: argparse.Namespace) -> None:
+    from jetfm.jets import build_jet_sets
+
+    sizes = build_jet_sets(args.events, _params(args, "jets"),
+                           {"train": args.train, "val": args.val, "test": args.test},
+                           progress=_progress(args))
+    print("jets per split: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+
+
+def cmd_tokenize(args: argparse.Namespace) -> None:
+    from jetfm.tokenize import fit_tokenizer
+
+    tok = fit_tokenizer(args.train, _params(args, "tokenize", tokenizer=args.name), args.out,
+                        threads=args.threads, progress=_progress(args))
+    q = tok.info["quality"]
+    print(f"tokenizer k={tok.k}: utilisation {q['utilisation']:.3f}, perplexity {q['perplexity']:.1f}, "
+          f"rms residual {q['rms_residual']:.3f}")
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from jetfm.pretrain import pretrain_backbone
+
+    final = pretrain_backbone(args.train, args.val, args.tokenizer,
+                              _params(args, "pretrain", backbone=args.backbone),
+                              args.out, args.metrics, progress=_progress(args))
+    print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
+
+
+def cmd_vertexing(args: argparse.Namespace) -> None:
+    from jetfm.downstream.vertexing import train_vertex_finder
+
+    params = _params(args, "vertexing", backbone=args.backbone, mode=args.mode, seed=str(args.seed))
+    result = train_vertex_finder(args.train, args.test, args.checkpoint, params, args.out,
+                                 progress=_progress(args))
+    row = result["rows"][0]
+    print(f"ARI {row['backbone']}/{row['mode']}/seed{row['seed']}: {row['value']:.4f} {row['bins']}")
+
+
+def cmd_vertex_baselines(args: argparse.Namespace) -> None:
+    from jetfm.downstream.vertexing import vertex_baselines
+
+    for row in vertex_baselines(args.test, args.out)["rows"]:
+        print(f"ARI {row['backbone']}: {row['value']:.4f} {row['bins']}")
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    from jetfm.report.summary import format_summary
+    from jetfm.results import aggregate_results
+
+    print(format_summary(aggregate_results(args.runs, args.benchmark, args.out)))
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    from jetfm.report.summary import format_summary
+    from jetfm.results import read_result
+
+    for path in args.results:
+        print(format_summary(read_result(path)))
+
+
+def cmd_check_config(args: argparse.Namespace) -> None:
+    import yaml
+
+    cfg = load_config(args.config)
+    print(yaml.safe_dump(cfg, sort_keys=False) if args.show else f"{args.config}: valid")
+
+
+def _add_params_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--config", default="config.yaml", help="config file (default: config.yaml)")
+    group.add_argument("--params", help="the stage's resolved parameters as JSON (what Snakemake passes)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jetfm", description=__doc__.split("\n")[0])
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("generate", cmd_generate, "Generate one shard of Pythia8 events into a ROOT file.")
+    _add_params_options(p)
+    p.add_argument("--shard", required=True, help="shard name, e.g. bb-000 (process-index)")
+    p.add_argument("--events", type=int, help="override generate.events_per_shard")
+    p.add_argument("--out", required=True, help="output ROOT file")
+
+    p = add("jets", cmd_jets, "Cluster jets, simulate tracking, label truth; write Parquet splits.")
+    _add_params_options(p)
+    p.add_argument("--events", nargs="+", required=True, help="input ROOT event files")
+    p.add_argument("--train", required=True)
+    p.add_argument("--val", required=True)
+    p.add_argument("--test", required=True)
+
+    p = add("tokenize", cmd_tokenize, "Fit a K-Means constituent tokenizer on the training jets.")
+    _add_params_options(p)
+    p.add_argument("--name", required=True, help="tokenizer name (key of `tokenizers`)")
+    p.add_argument("--train", required=True, help="training jet Parquet file")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = add("pretrain", cmd_pretrain, "Pre-train a backbone by masked particle modelling.")
+    _add_params_options(p)
+    p.add_argument("--backbone", required=True, help="backbone name (key of `backbones`)")
+    p.add_argument("--train", required=True)
+    p.add_argument("--val", required=True)
+    p.add_argument("--tokenizer", help="tokenizer file (needed by the kmeans task)")
+    p.add_argument("--out", required=True, help="checkpoint to write")
+    p.add_argument("--metrics", required=True, help="per-step metrics CSV to write")
+
+    p = add("vertexing", cmd_vertexing, "Train and evaluate secondary-vertex finding (ARI).")
+    _add_params_options(p)
+    p.add_argument("--backbone", required=True)
+    p.add_argument("--mode", required=True, choices=["scratch", "fixed", "finetune"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train", required=True)
+    p.add_argument("--test", required=True)
+    p.add_argument("--checkpoint", help="backbone checkpoint (not used in scratch mode)")
+    p.add_argument("--out", required=True)
+
+    p = add("vertex-baselines", cmd_vertex_baselines, "ARI of the trivial vertex assignments.")
+    p.add_argument("--test", required=True)
+    p.add_argument("--out", required=True)
+
+    p = add("aggregate", cmd_aggregate, "Collect per-run results into results/{benchmark}.json.")
+    p.add_argument("--benchmark", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("runs", nargs="+", help="per-run result files")
+
+    p = add("summary", cmd_summary, "Print the headline table of result files.")
+    p.add_argument("results", nargs="+")
+
+    p = add("check-config", cmd_check_config, "Validate a config file against the schema.")
+    p.add_argument("config", nargs="?", default="config.yaml")
+    p.add_argument("--show", action="store_true", help="print the config with defaults filled in")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ConfigError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
+        print(f"jetfm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

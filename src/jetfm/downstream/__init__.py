@@ -1,0 +1,1 @@
+"""Downstream benchmarks on pre-trained backbones."""

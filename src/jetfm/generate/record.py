@@ -1,0 +1,93 @@
+"""Pythia event records (awkward, from ``Pythia.nextBatch``) → the columns jetfm stores.
+
+Everything here is vectorised over the flattened particle table of a whole batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+# Stored per particle. ``no`` is the particle's index in Pythia's full event record;
+# ``mother1``/``mother2`` refer to that same index space, as in the Pythia8/ROOT primer.
+PARTICLE_FIELDS: dict[str, Any] = {
+    "no": np.int32,
+    "id": np.int32,
+    "status": np.int32,
+    "mother1": np.int32,
+    "mother2": np.int32,
+    "px": np.float32,
+    "py": np.float32,
+    "pz": np.float32,
+    "e": np.float32,
+    "m": np.float32,
+    "charge": np.float32,
+    "x": np.float32,
+    "y": np.float32,
+    "z": np.float32,
+    "t": np.float32,
+}
+
+
+def hadron_level_mask(status: np.ndarray) -> np.ndarray:
+    """Final-state particles plus everything produced in hadronisation or decays.
+
+    Enough to cluster jets and to walk every track's decay chain back to a heavy hadron;
+    beams, partons and the shower history (|status| < 81) are dropped.
+    """
+    return (status > 0) | (np.abs(status) >= 81)
+
+
+class ChargeTable:
+    """Particle charge by PDG id, from Pythia's own particle data, cached per id."""
+
+    def __init__(self, particle_data: Any) -> None:
+        self._data = particle_data
+        self._cache: dict[int, float] = {}
+
+    def __call__(self, pdg_id: np.ndarray) -> np.ndarray:
+        unique, inverse = np.unique(pdg_id, return_inverse=True)
+        for value in unique.tolist():
+            if value not in self._cache:
+                self._cache[value] = float(self._data.charge(value))
+        charges = np.array([self._cache[v] for v in unique.tolist()], dtype=np.float32)
+        return charges[inverse]
+
+
+def batch_to_columns(batch: ak.Array, charge_of: ChargeTable) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Flatten a ``nextBatch`` result, keep the hadron-level record.
+
+    Returns per-event particle counts and flat numpy columns of :data:`PARTICLE_FIELDS`.
+    """
+    prt = batch.prt
+    counts = ak.num(prt).to_numpy()
+    flat = ak.flatten(prt)
+    status = ak.to_numpy(flat.status)
+    keep = hadron_level_mask(status)
+    vprod = flat.vProd
+    pdg = ak.to_numpy(flat.id)
+    columns = {
+        "no": ak.to_numpy(ak.flatten(ak.local_index(prt))),
+        "id": pdg,
+        "status": status,
+        "mother1": ak.to_numpy(flat.mother1),
+        "mother2": ak.to_numpy(flat.mother2),
+        "px": ak.to_numpy(flat.p.px),
+        "py": ak.to_numpy(flat.p.py),
+        "pz": ak.to_numpy(flat.p.pz),
+        "e": ak.to_numpy(flat.p.e),
+        "m": ak.to_numpy(flat.m),
+        # Pythia leaves vProd unset (None) at the origin.
+        "x": ak.to_numpy(ak.fill_none(vprod.px, 0.0)),
+        "y": ak.to_numpy(ak.fill_none(vprod.py, 0.0)),
+        "z": ak.to_numpy(ak.fill_none(vprod.pz, 0.0)),
+        "t": ak.to_numpy(ak.fill_none(vprod.e, 0.0)),
+    }
+    columns = {k: v[keep] for k, v in columns.items()}
+    columns["charge"] = charge_of(columns["id"])
+    event_of_particle = np.repeat(np.arange(len(counts)), counts)
+    kept_counts = np.bincount(event_of_particle[keep], minlength=len(counts))
+    columns = {k: columns[k].astype(dtype, copy=False) for k, dtype in PARTICLE_FIELDS.items()}
+    return kept_counts, columns

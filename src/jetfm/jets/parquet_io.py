@@ -1,0 +1,164 @@
+"""Jet Parquet files: one row per jet, a list column of constituent structs (DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jetfm.provenance import atomic_output
+
+JET_COLUMNS: dict[str, Any] = {
+    "jet_pt": np.float32,
+    "jet_eta": np.float32,
+    "jet_phi": np.float32,
+    "jet_mass": np.float32,
+    "n_constituents": np.int16,
+    "label": np.int8,
+    "event": np.int64,
+}
+CONSTITUENT_FIELDS: dict[str, Any] = {
+    "pt": np.float32,
+    "deta": np.float32,
+    "dphi": np.float32,
+    "d0": np.float32,
+    "z0": np.float32,
+    "d0_err": np.float32,
+    "z0_err": np.float32,
+    "pid": np.int8,
+    "charge": np.int8,
+    "vertex": np.int16,
+    "origin": np.int8,
+}
+METADATA_KEY = b"jetfm"
+
+
+class JetFileError(RuntimeError):
+    """A jet Parquet file is missing, truncated or lacks jetfm's columns."""
+
+
+@dataclass(frozen=True)
+class JetTable:
+    """Jets (1-D columns) and their constituents (flat columns, grouped by jet in order)."""
+
+    jets: dict[str, np.ndarray]
+    source: np.ndarray  # per jet: the event file it came from
+    tracks: dict[str, np.ndarray]
+    offsets: np.ndarray  # tracks of jet i are tracks[offsets[i]:offsets[i+1]]
+
+    @property
+    def n_jets(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def from_flat(cls, jets: dict[str, np.ndarray], tracks: dict[str, np.ndarray],
+                  track_jet: np.ndarray, keep_jet: np.ndarray) -> JetTable:
+        """Build from tracks sorted by their jet index ``track_jet``; drop jets not kept."""
+        if np.any(np.diff(track_jet) < 0):
+            raise ValueError("tracks must be grouped by jet")
+        kept_tracks = keep_jet[track_jet]
+        counts = np.bincount(track_jet[kept_tracks], minlength=len(keep_jet))[keep_jet]
+        return cls(
+            jets={k: np.asarray(v)[keep_jet].astype(JET_COLUMNS[k]) for k, v in jets.items()},
+            source=np.full(int(keep_jet.sum()), "", dtype=object),
+            tracks={k: np.asarray(v)[kept_tracks].astype(CONSTITUENT_FIELDS[k])
+                    for k, v in tracks.items()},
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        )
+
+    def with_source(self, name: str) -> JetTable:
+        return JetTable(self.jets, np.full(self.n_jets, name, dtype=object), self.tracks, self.offsets)
+
+    def select(self, mask: np.ndarray) -> JetTable:
+        counts = np.diff(self.offsets)
+        track_mask = np.repeat(mask, counts)
+        return JetTable(
+            jets={k: v[mask] for k, v in self.jets.items()},
+            source=self.source[mask],
+            tracks={k: v[track_mask] for k, v in self.tracks.items()},
+            offsets=np.concatenate([[0], np.cumsum(counts[mask])]).astype(np.int64),
+        )
+
+    def head(self, n: int) -> JetTable:
+        mask = np.zeros(self.n_jets, dtype=bool)
+        mask[:n] = True
+        return self.select(mask)
+
+    @classmethod
+    def concatenate(cls, tables: Sequence[JetTable]) -> JetTable:
+        if not tables:
+            raise ValueError("nothing to concatenate")
+        counts = np.concatenate([np.diff(t.offsets) for t in tables])
+        return cls(
+            jets={k: np.concatenate([t.jets[k] for t in tables]) for k in tables[0].jets},
+            source=np.concatenate([t.source for t in tables]),
+            tracks={k: np.concatenate([t.tracks[k] for t in tables]) for k in tables[0].tracks},
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        )
+
+
+def to_arrow(table: JetTable, metadata: dict[str, Any]) -> pa.Table:
+    struct = pa.StructArray.from_arrays(
+        [pa.array(table.tracks[k].astype(t)) for k, t in CONSTITUENT_FIELDS.items()],
+        names=list(CONSTITUENT_FIELDS),
+    )
+    constituents = pa.ListArray.from_arrays(pa.array(table.offsets.astype(np.int32)), struct)
+    columns = {k: pa.array(table.jets[k].astype(t)) for k, t in JET_COLUMNS.items()}
+    columns["source"] = pa.array(table.source.astype(str), type=pa.string())
+    columns["constituents"] = constituents
+    arrow = pa.table(columns)
+    return arrow.replace_schema_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+
+
+def write_jet_table(table: JetTable, path: str | Path, metadata: dict[str, Any]) -> None:
+    with atomic_output(path) as tmp:
+        pq.write_table(to_arrow(table, metadata), tmp, compression="zstd")
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    schema = _open(path).schema_arrow
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise JetFileError(f"{path}: no jetfm metadata; not a jetfm jet file")
+    return json.loads(raw)
+
+
+def _open(path: str | Path) -> pq.ParquetFile:
+    path = Path(path)
+    if not path.exists():
+        raise JetFileError(f"jet file not found: {path}")
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise JetFileError(f"{path}: not a readable Parquet file, truncated? ({exc})") from exc
+
+
+def read_jet_table(path: str | Path, max_jets: int | None = None) -> JetTable:
+    """Read a jet Parquet file written by :func:`write_jet_table` (first ``max_jets`` rows)."""
+    handle = _open(path)
+    names = set(handle.schema_arrow.names)
+    missing = sorted((set(JET_COLUMNS) | {"constituents"}) - names)
+    if missing:
+        raise JetFileError(f"{path}: missing columns {missing}")
+    try:
+        arrow = handle.read()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise JetFileError(f"{path}: cannot be read, truncated? ({exc})") from exc
+    if max_jets is not None:
+        arrow = arrow.slice(0, max_jets)
+    constituents = arrow.column("constituents").combine_chunks()
+    offsets = constituents.offsets.to_numpy().astype(np.int64)
+    values = constituents.values
+    start, stop = offsets[0], offsets[-1]
+    tracks = {k: values.field(k).to_numpy(zero_copy_only=False)[start:stop].astype(t)
+              for k, t in CONSTITUENT_FIELDS.items()}
+    jets = {k: arrow.column(k).to_numpy().astype(t) for k, t in JET_COLUMNS.items()}
+    source = np.asarray(arrow.column("source").to_pylist(), dtype=object) if "source" in names \
+        else np.full(len(offsets) - 1, "", dtype=object)
+    return JetTable(jets, source, tracks, offsets - start)

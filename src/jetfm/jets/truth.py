@@ -1,0 +1,140 @@
+"""Truth labelling from the hadron-level record: heavy hadrons, decay ancestry, vertices.
+
+All functions work on the flat particle table of one file (numpy), vectorised over
+particles; per-jet grouping works on padded [jets, tracks] arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jetfm.graph import connected_components
+
+ORIGIN_PRIMARY, ORIGIN_C, ORIGIN_B, ORIGIN_OTHER = 0, 1, 2, 3
+LABEL_LIGHT, LABEL_C, LABEL_B = 0, 1, 2
+BTAG_LABEL_NAMES = ["light", "c", "b"]
+ORIGIN_NAMES = ["primary", "c", "b", "other"]
+
+
+def _quark_digits(pdg_id: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a = np.abs(pdg_id)
+    return (a // 1000) % 10, (a // 100) % 10, (a // 10) % 10
+
+
+def is_b_hadron(pdg_id: np.ndarray) -> np.ndarray:
+    """Hadrons with a b quark (mesons 5xx, baryons 5xxx), by the PDG numbering scheme."""
+    q1, q2, _ = _quark_digits(pdg_id)
+    return (np.abs(pdg_id) > 100) & ((q1 == 5) | (q2 == 5))
+
+
+def is_c_hadron(pdg_id: np.ndarray) -> np.ndarray:
+    """Hadrons with a c quark and no b quark."""
+    q1, q2, q3 = _quark_digits(pdg_id)
+    has_c = (q1 == 4) | (q2 == 4) | ((q1 > 0) & (q3 == 4))
+    return (np.abs(pdg_id) > 100) & has_c & ~is_b_hadron(pdg_id)
+
+
+def pid_class(pdg_id: np.ndarray, charge: np.ndarray) -> np.ndarray:
+    """The papers' 8 particle classes: 0 photon, 1 h−, 2 h0, 3 h+, 4 e−, 5 e+, 6 μ−, 7 μ+."""
+    out = np.where(charge < 0, 1, np.where(charge > 0, 3, 2)).astype(np.int8)
+    out[pdg_id == 22] = 0
+    out[pdg_id == 11] = 4
+    out[pdg_id == -11] = 5
+    out[pdg_id == 13] = 6
+    out[pdg_id == -13] = 7
+    return out
+
+
+class RecordIndex:
+    """Finds a particle's row from (event, Pythia index ``no``) by binary search.
+
+    Rows are ordered by event, then by ``no``, so the combined key is sorted.
+    """
+
+    _STRIDE = np.int64(1 << 24)  # larger than any Pythia record
+
+    def __init__(self, event: np.ndarray, no: np.ndarray) -> None:
+        self._keys = event.astype(np.int64) * self._STRIDE + no.astype(np.int64)
+        if len(self._keys) > 1 and np.any(np.diff(self._keys) <= 0):
+            raise ValueError("particle table is not ordered by (event, no)")
+
+    def rows(self, event: np.ndarray, no: np.ndarray) -> np.ndarray:
+        """Row of each (event, no), or -1 where that particle is not stored."""
+        query = event.astype(np.int64) * self._STRIDE + no.astype(np.int64)
+        pos = np.clip(np.searchsorted(self._keys, query), 0, max(len(self._keys) - 1, 0))
+        found = (len(self._keys) > 0) & (self._keys[pos] == query) & (no >= 0)
+        return np.where(found, pos, -1)
+
+
+def is_decay_product(status: np.ndarray) -> np.ndarray:
+    """Particles made in a particle decay (Pythia status 91–99)."""
+    return (np.abs(status) >= 91) & (np.abs(status) <= 99)
+
+
+def heavy_flavour_ancestry(
+    rows: np.ndarray, event: np.ndarray, pdg_id: np.ndarray, status: np.ndarray,
+    mother1: np.ndarray, index: RecordIndex, max_depth: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Walk each particle's decay chain upwards; flag a b-hadron or c-hadron ancestor.
+
+    The walk follows ``mother1`` while the current particle is a decay product, so it
+    stops at the hadronisation step: fragmentation hadrons are not "from b".
+    """
+    current = rows.copy()
+    from_b = np.zeros(len(rows), dtype=bool)
+    from_c = np.zeros(len(rows), dtype=bool)
+    active = np.ones(len(rows), dtype=bool)
+    for _ in range(max_depth):
+        active &= is_decay_product(status[current])
+        parent = index.rows(event[current], mother1[current])
+        active &= parent >= 0
+        if not active.any():
+            break
+        current = np.where(active, parent, current)
+        from_b |= active & is_b_hadron(pdg_id[current])
+        from_c |= active & is_c_hadron(pdg_id[current])
+    return from_b, from_c
+
+
+def weakly_decaying(
+    candidates: np.ndarray, event: np.ndarray, no: np.ndarray, mother1: np.ndarray,
+) -> np.ndarray:
+    """Of the ``candidates`` rows (e.g. all b hadrons), those with no candidate daughter:
+    the last hadron of the chain, whose decay makes the displaced vertex."""
+    stride = np.int64(1 << 24)
+    own = event[candidates].astype(np.int64) * stride + no[candidates]
+    parents = event[candidates].astype(np.int64) * stride + mother1[candidates]
+    return candidates[~np.isin(own, parents)]
+
+
+def track_origin(from_b: np.ndarray, from_c: np.ndarray, displaced: np.ndarray) -> np.ndarray:
+    """0 primary, 1 from c (not b), 2 from b (incl. b → c cascades), 3 other displaced."""
+    origin = np.full(len(from_b), ORIGIN_PRIMARY, dtype=np.int8)
+    origin[displaced] = ORIGIN_OTHER
+    origin[from_c] = ORIGIN_C
+    origin[from_b] = ORIGIN_B
+    return origin
+
+
+def vertex_index(positions: np.ndarray, valid: np.ndarray, tolerance: float) -> np.ndarray:
+    """Group each jet's tracks by true production point.
+
+    positions: [jets, tracks, 3] in mm (primary vertex at the origin); valid: [jets, tracks].
+    Tracks closer than ``tolerance`` are linked, and linked tracks share a vertex (single
+    linkage). Returns [jets, tracks]: 0 for the primary vertex, 1..n for secondary
+    vertices in order of their leading track, -1 for padding.
+    """
+    n_tracks = positions.shape[1]
+    diff = positions[:, :, None, :] - positions[:, None, :, :]
+    rep = connected_components(np.einsum("jabk,jabk->jab", diff, diff) < tolerance**2, valid)
+    safe_rep = np.where(valid, rep, 0)
+    at_pv = valid & (np.einsum("jtk,jtk->jt", positions, positions) < tolerance**2)
+    # A group is the primary vertex if any of its tracks starts there.
+    group_at_pv = np.zeros(valid.shape, dtype=bool)
+    jet = np.broadcast_to(np.arange(valid.shape[0])[:, None], valid.shape)
+    np.logical_or.at(group_at_pv, (jet[valid], safe_rep[valid]), at_pv[valid])
+    is_rep = valid & (rep == np.arange(n_tracks)[None, :])
+    number = np.cumsum(is_rep & ~group_at_pv, axis=1)  # 1..n in order of the leading track
+    vertex = np.take_along_axis(number, safe_rep, axis=1)
+    vertex = np.where(np.take_along_axis(group_at_pv, safe_rep, axis=1), 0, vertex)
+    return np.where(valid, vertex, -1).astype(np.int16)
