@@ -30,12 +30,22 @@ def warmup_exponential(step: int, warmup: int, half_life: int) -> float:
     return 0.5 ** ((step - warmup) / half_life)
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Endless stream of random index batches; each epoch is a fresh permutation."""
+def batches(n: int, batch_size: int, generator: torch.Generator,
+            lengths: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    """Endless stream of random index batches; each epoch is a fresh permutation.
+
+    With ``lengths`` (constituents per jet) batches are bucketed: each epoch's random
+    permutation is sorted by length, cut into batches, and the batches are shuffled. Jets
+    of similar multiplicity then share a batch, so little compute goes to padding.
+    """
+    stop = n - batch_size + 1 if n >= batch_size else 1
     while True:
         perm = torch.randperm(n, generator=generator)
-        for start in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            yield perm[start:start + batch_size]
+        if lengths is not None:
+            perm = perm[torch.argsort(lengths[perm], stable=True)]
+        chunks = [perm[start:start + batch_size] for start in range(0, stop, batch_size)]
+        for i in torch.randperm(len(chunks), generator=generator).tolist():
+            yield chunks[i]
 
 
 def set_threads(threads: int) -> None:

@@ -10,6 +10,7 @@
 #   JETFM_SLURM_MIN_CPUS    advertise at least this many CPUs   (default 4)
 #   JETFM_SLURM_MIN_MEM_MB  advertise at least this much memory (default 16384)
 #   JETFM_SLURM_TIMEOUT     seconds to wait for the node to be idle (default 90)
+#   JETFM_SLURM_FORCE=1     overwrite an /etc/slurm/slurm.conf not written here
 #
 # The node deliberately may advertise more CPUs/memory than the machine has
 # (SlurmdParameters=config_overrides): the profile's per-rule requests (e.g.
@@ -38,7 +39,11 @@ MUNGE_KEY=/etc/munge/munge.key
 
 log() { echo "[start_cluster] $*" >&2; }
 
-die() {
+# Exit codes: 1 = cluster failed to come up, 2 = not root,
+# 3 = SLURM unusable here (packages not installable, or a foreign slurm.conf).
+die() {  # die [-c CODE] MESSAGE...
+    local code=1
+    if [[ $1 == -c ]]; then code=$2; shift 2; fi
     log "ERROR: $*"
     for f in "$LOG_DIR/slurmctld.log" "$LOG_DIR/slurmd.log" /var/log/munge/munged.log; do
         if [[ -f $f ]]; then
@@ -46,7 +51,7 @@ die() {
             tail -n 40 "$f" >&2
         fi
     done
-    exit 1
+    exit "$code"
 }
 
 [[ $(id -u) -eq 0 ]] || { log "must run as root"; exit 2; }
@@ -55,12 +60,13 @@ die() {
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
     || ! command -v munged >/dev/null || ! command -v sbatch >/dev/null; then
     log "installing slurm-wlm and munge"
+    command -v apt-get >/dev/null || die -c 3 "slurm-wlm/munge missing and no apt-get"
     export DEBIAN_FRONTEND=noninteractive
     # A fresh container has no package lists; update only when needed.
     if ! apt-get install -y --no-install-recommends slurm-wlm munge >/dev/null; then
-        apt-get update >/dev/null
+        apt-get update >/dev/null || die -c 3 "apt-get update failed"
         apt-get install -y --no-install-recommends slurm-wlm munge >/dev/null \
-            || die "apt-get install slurm-wlm munge failed"
+            || die -c 3 "apt-get install slurm-wlm munge failed"
     fi
 fi
 
@@ -70,16 +76,16 @@ pid_alive() {  # pid_alive PIDFILE -> 0 if the process in PIDFILE runs
 }
 
 stop_pidfile() {  # stop_pidfile PIDFILE NAME
-    local pidfile=$1 name=$2 pid i
+    local pidfile=$1 name=$2 pid
     pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
     pid=$(cat "$pidfile")
     log "stopping $name (pid $pid)"
     kill "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
     rm -f "$pidfile"
 }
 
@@ -87,8 +93,10 @@ stop_pidfile() {  # stop_pidfile PIDFILE NAME
 NODE=$(hostname -s)
 ncpu=$(nproc)
 CPUS=$(( ncpu > MIN_CPUS ? ncpu : MIN_CPUS ))
-avail_mb=$(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024 ))
-mem_mb=$(( avail_mb * 9 / 10 ))   # leave headroom for the daemons themselves
+# MemTotal, not MemAvailable: the value must be stable between runs, or every
+# run would see a "changed" config and restart the daemons.
+total_mb=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 ))
+mem_mb=$(( total_mb * 85 / 100 / 256 * 256 ))  # headroom for OS and daemons
 MEM_MB=$(( mem_mb > MIN_MEM_MB ? mem_mb : MIN_MEM_MB ))
 
 FAKE_GPU=$STATE_DIR/fakegpu/gpu0
@@ -149,6 +157,13 @@ AutoDetect=off
 NodeName=${NODE} Name=gpu File=${FAKE_GPU}
 EOF
 
+# Never clobber the configuration of a real SLURM installation.
+HEADER=$(head -n1 "$new_conf")
+if [[ -f $CONF_DIR/slurm.conf && ${JETFM_SLURM_FORCE:-0} != 1 ]] \
+    && [[ $(head -n1 "$CONF_DIR/slurm.conf") != "$HEADER" ]]; then
+    die -c 3 "$CONF_DIR/slurm.conf belongs to another SLURM setup (JETFM_SLURM_FORCE=1 overrides)"
+fi
+
 config_changed=0
 cmp -s "$new_conf" "$CONF_DIR/slurm.conf" || config_changed=1
 cmp -s "$new_gres" "$CONF_DIR/gres.conf" || config_changed=1
@@ -206,7 +221,7 @@ done
 case $state in
     idle|mix|alloc|comp) ;;
     *) sinfo -N -l >&2 || true
-       die "node $NODE not ready after ${TIMEOUT}s (state: '${state:-none}')" ;;
+       die "node $NODE not ready (state: '${state:-none}', waited $(( SECONDS - start ))s)" ;;
 esac
 log "node $NODE is $state after $(( SECONDS - start ))s"
 

@@ -4,13 +4,13 @@
 set -uo pipefail
 
 stop_pidfile() {  # stop_pidfile PIDFILE NAME
-    local pidfile=$1 name=$2 pid i
+    local pidfile=$1 name=$2 pid
     [[ -s $pidfile ]] || return 0
     pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
         echo "[stop_cluster] stopping $name (pid $pid)" >&2
         kill "$pid" 2>/dev/null
-        for i in $(seq 1 50); do
+        for _ in $(seq 1 50); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.2
         done

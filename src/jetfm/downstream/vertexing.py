@@ -78,14 +78,15 @@ def _encoder_for(params: dict[str, Any], checkpoint: str | Path | None) -> JetEn
 
 @torch.no_grad()
 def _embed(encoder: JetEncoder, data: PaddedJets, device: torch.device, batch: int = 1024) -> torch.Tensor:
+    """Encoder output for every jet, [J, N, D] at the data's full width N."""
     encoder.eval()
-    parts = []
+    out = torch.zeros(*data.mask.shape, encoder.dim, device=device)
     for start in range(0, len(data), batch):
         part = data.subset(slice(start, start + batch))
         with autocast(device):
             tokens, _ = encoder(part.features.to(device), part.pid.to(device), part.mask.to(device))
-        parts.append(tokens.float())
-    return torch.cat(parts)
+        out[start:start + len(part), :tokens.shape[1]] = tokens.float()
+    return out
 
 
 def train_vertex_finder(train_file: str | Path, test_file: str | Path, checkpoint: str | Path | None,
@@ -122,7 +123,7 @@ def train_vertex_finder(train_file: str | Path, test_file: str | Path, checkpoin
         return cfg["backbone_lr_factor"] * min(1.0, (step - warm + 1) / max(warm, 1))
 
     batch_size = min(cfg["batch_size"], len(train))
-    stream = batches(len(train), batch_size, gen)
+    stream = batches(len(train), batch_size, gen, lengths=train.lengths)
     bar = tqdm(range(cfg["steps"]), desc=f"vertexing {params['backbone_name']}/{mode}/seed{seed}",
                unit="step", disable=not progress, mininterval=2.0)
     encoder.train(not frozen)
@@ -136,7 +137,7 @@ def train_vertex_finder(train_file: str | Path, test_file: str | Path, checkpoin
             optimiser.param_groups[1]["lr"] = cfg["lr"] * encoder_lr(step)
         with autocast(device):
             if frozen:
-                tokens = cached[idx.to(cached.device)]
+                tokens = cached[idx.to(cached.device), :mask.shape[1]]
             else:
                 tokens, _ = encoder(part.features.to(device), part.pid.to(device), mask)
             logits = head(tokens).float()

@@ -103,8 +103,9 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
     n_tracks = np.minimum(n_per_jet, jets_cfg["max_tracks"])
 
     # --- truth: origin, vertex, flavour ------------------------------------------------
+    weak_b, weak_c = truth.weak_heavy_hadron_rows(flat["id"], event_of, flat["no"], flat["mother1"])
     from_b, from_c = truth.heavy_flavour_ancestry(
-        rows, event_of, flat["id"], flat["status"], flat["mother1"], index)
+        rows, event_of, flat["status"], flat["mother1"], index, weak_b, weak_c)
     tol = jets_cfg["vertex_merge_mm"]
     pos = np.stack([flat["x"][rows], flat["y"][rows], flat["z"][rows]], axis=1).astype(np.float64)
     displaced = np.einsum("tk,tk->t", pos, pos) >= tol**2
@@ -119,7 +120,7 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
     valid[t_jet, rank] = True
     trk["vertex"] = truth.vertex_index(padded, valid, tol)[t_jet, rank]
 
-    label = _flavour_labels(flat, event_of, index, jets_cfg, n_events,
+    label = _flavour_labels(flat, weak_b, weak_c, event_of, jets_cfg, n_events,
                             jet_event, jet_eta, jet_phi)
 
     keep_jet = n_tracks >= jets_cfg["min_tracks"]
@@ -130,17 +131,15 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
     )
 
 
-def _flavour_labels(flat: dict[str, np.ndarray], event_of: np.ndarray, index: truth.RecordIndex,
-                    jets_cfg: dict[str, Any], n_events: int, jet_event: np.ndarray,
-                    jet_eta: np.ndarray, jet_phi: np.ndarray) -> np.ndarray:
+def _flavour_labels(flat: dict[str, np.ndarray], weak_b: np.ndarray, weak_c: np.ndarray,
+                    event_of: np.ndarray, jets_cfg: dict[str, Any], n_events: int,
+                    jet_event: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray) -> np.ndarray:
     """b if a weakly decaying b hadron (pT above threshold) lies within ΔR of the jet axis,
     else c likewise, else light (ATLAS-style cone labelling)."""
     label = np.full(len(jet_eta), truth.LABEL_LIGHT, dtype=np.int8)
     hadron_pt = np.hypot(flat["px"], flat["py"])
-    for flavour, selector in ((truth.LABEL_C, truth.is_c_hadron), (truth.LABEL_B, truth.is_b_hadron)):
-        cand = np.flatnonzero(selector(flat["id"]))
-        cand = truth.weakly_decaying(cand, event_of, flat["no"], flat["mother1"])
-        cand = cand[hadron_pt[cand] > jets_cfg["heavy_hadron_pt_min_gev"]]
+    for flavour, weak in ((truth.LABEL_C, weak_c), (truth.LABEL_B, weak_b)):
+        cand = np.flatnonzero(weak & (hadron_pt > jets_cfg["heavy_hadron_pt_min_gev"]))
         if len(cand) == 0:
             continue
         h = vector.array({"px": flat["px"][cand], "py": flat["py"][cand],

@@ -72,13 +72,16 @@ def is_decay_product(status: np.ndarray) -> np.ndarray:
 
 
 def heavy_flavour_ancestry(
-    rows: np.ndarray, event: np.ndarray, pdg_id: np.ndarray, status: np.ndarray,
-    mother1: np.ndarray, index: RecordIndex, max_depth: int = 64,
+    rows: np.ndarray, event: np.ndarray, status: np.ndarray, mother1: np.ndarray,
+    index: RecordIndex, weak_b: np.ndarray, weak_c: np.ndarray, max_depth: int = 64,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Walk each particle's decay chain upwards; flag a b-hadron or c-hadron ancestor.
+    """Walk each particle's decay chain upwards; flag a weakly decaying b or c ancestor.
 
-    The walk follows ``mother1`` while the current particle is a decay product, so it
-    stops at the hadronisation step: fragmentation hadrons are not "from b".
+    ``weak_b``/``weak_c`` mark the record rows of weakly decaying heavy hadrons (see
+    :func:`weakly_decaying`). Only those make displaced vertices: the soft pion of a
+    prompt D*+ → D0 π+ comes from the primary vertex and is not "from c". The walk
+    follows ``mother1`` while the current particle is a decay product, so it stops at
+    the hadronisation step: fragmentation hadrons are not "from b".
     """
     current = rows.copy()
     from_b = np.zeros(len(rows), dtype=bool)
@@ -91,8 +94,8 @@ def heavy_flavour_ancestry(
         if not active.any():
             break
         current = np.where(active, parent, current)
-        from_b |= active & is_b_hadron(pdg_id[current])
-        from_c |= active & is_c_hadron(pdg_id[current])
+        from_b |= active & weak_b[current]
+        from_c |= active & weak_c[current]
     return from_b, from_c
 
 
@@ -100,11 +103,23 @@ def weakly_decaying(
     candidates: np.ndarray, event: np.ndarray, no: np.ndarray, mother1: np.ndarray,
 ) -> np.ndarray:
     """Of the ``candidates`` rows (e.g. all b hadrons), those with no candidate daughter:
-    the last hadron of the chain, whose decay makes the displaced vertex."""
+    the last hadron of the chain (B0 rather than B*0), whose decay makes the displaced
+    vertex."""
     stride = np.int64(1 << 24)
     own = event[candidates].astype(np.int64) * stride + no[candidates]
     parents = event[candidates].astype(np.int64) * stride + mother1[candidates]
     return candidates[~np.isin(own, parents)]
+
+
+def weak_heavy_hadron_rows(pdg_id: np.ndarray, event: np.ndarray, no: np.ndarray,
+                           mother1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks over the record: weakly decaying b hadrons, and c hadrons."""
+    masks = []
+    for selector in (is_b_hadron, is_c_hadron):
+        mask = np.zeros(len(pdg_id), dtype=bool)
+        mask[weakly_decaying(np.flatnonzero(selector(pdg_id)), event, no, mother1)] = True
+        masks.append(mask)
+    return masks[0], masks[1]
 
 
 def track_origin(from_b: np.ndarray, from_c: np.ndarray, displaced: np.ndarray) -> np.ndarray:

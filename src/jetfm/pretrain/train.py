@@ -44,7 +44,7 @@ def _evaluate(model: MaskedParticleModel, data: PaddedJets, tokens: torch.Tensor
     for start in range(0, len(data), batch_size):
         part = data.subset(slice(start, start + batch_size))
         masked = sample_mask(part.mask, fraction, gen)
-        tok = None if tokens is None else tokens[start:start + batch_size].to(device)
+        tok = None if tokens is None else tokens[start:start + batch_size, :part.mask.shape[1]].to(device)
         with autocast(device):
             out = model(part.features.to(device), part.pid.to(device), part.mask.to(device),
                         masked.to(device), tok)
@@ -96,7 +96,7 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path, tokenizer_fi
             history, step = state["history"], state["step"]
 
     batch_size = min(opt_cfg["batch_size"], len(train))
-    stream = batches(len(train), batch_size, gen)
+    stream = batches(len(train), batch_size, gen, lengths=train.lengths)
     bar = tqdm(total=opt_cfg["steps"], initial=step, desc=f"pretrain {params['name']}",
                unit="step", disable=not progress, mininterval=2.0)
     model.train()
@@ -105,7 +105,7 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path, tokenizer_fi
         idx = next(stream)
         part = train.subset(idx)
         masked = sample_mask(part.mask, bb["mask_fraction"], gen)
-        tok = None if train_tokens is None else train_tokens[idx].to(device)
+        tok = None if train_tokens is None else train_tokens[idx][:, :part.mask.shape[1]].to(device)
         with autocast(device):
             out_ = model(part.features.to(device), part.pid.to(device), part.mask.to(device),
                          masked.to(device), tok)

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pytest
+
+from jetfm.config import ConfigError, config_hash, load_config, shard_names, stage_params, validate_config
+from tests.conftest import REPO
+
+
+def test_defaults_are_filled() -> None:
+    cfg = validate_config({})
+    assert cfg["jets"]["radius"] == 0.4
+    assert cfg["jets"]["max_tracks"] == 15
+    assert cfg["backbones"]["mpm-kmeans"]["mask_fraction"] == 0.4
+    assert cfg["backbones"]["mpm-kmeans"]["encoder"]["registers"] == 4
+    assert cfg["downstream"]["vertexing"]["modes"] == ["scratch", "fixed", "finetune"]
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "config/tiny.yaml"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    cfg = load_config(REPO / name)
+    assert sum(cfg["generate"]["shards"].values()) > 0
+
+
+def test_unknown_key_is_named_with_a_suggestion() -> None:
+    with pytest.raises(ConfigError, match=r"unknown config key 'pretrain\.stepz' \(did you mean 'steps'\?\)"):
+        validate_config({"pretrain": {"stepz": 10}})
+
+
+def test_unknown_top_level_key() -> None:
+    with pytest.raises(ConfigError, match="unknown config key 'pretrian'"):
+        validate_config({"pretrian": {}})
+
+
+def test_negative_event_count_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"generate\.events_per_shard"):
+        validate_config({"generate": {"events_per_shard": -5}})
+
+
+def test_wrong_type_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"backbones\.mpm-kmeans\.encoder\.dim"):
+        validate_config({"backbones": {"mpm-kmeans": {"encoder": {"dim": "big"}}}})
+
+
+def test_split_fractions_must_sum_to_one() -> None:
+    with pytest.raises(ConfigError, match=r"jets\.split"):
+        validate_config({"jets": {"split": {"train": 0.5, "val": 0.1, "test": 0.1}}})
+
+
+def test_heads_must_divide_dim() -> None:
+    with pytest.raises(ConfigError, match=r"encoder\.heads"):
+        validate_config({"backbones": {"b": {"encoder": {"dim": 30, "heads": 4}}}})
+
+
+def test_downstream_backbone_must_exist() -> None:
+    with pytest.raises(ConfigError, match="no backbone named 'nope'"):
+        validate_config({"downstream": {"vertexing": {"backbones": ["nope"]}}})
+
+
+def test_shard_names_follow_the_config() -> None:
+    cfg = validate_config({"generate": {"shards": {"bb": 2, "cc": 0, "light": 1}}})
+    assert shard_names(cfg) == ["bb-000", "bb-001", "light-000"]
+
+
+def test_stage_params_isolate_what_each_stage_depends_on() -> None:
+    base = validate_config({})
+    changed = validate_config({"pretrain": {"lr": 1e-3}})
+    for stage, kw in [("generate", {"shard": "bb-000"}), ("jets", {}), ("tokenize", {"tokenizer": "kmeans"}),
+                      ("vertexing", {"backbone": "mpm-kmeans", "mode": "scratch", "seed": "0"})]:
+        assert stage_params(base, stage, **kw) == stage_params(changed, stage, **kw), stage
+    assert stage_params(base, "pretrain", backbone="mpm-kmeans") != \
+        stage_params(changed, "pretrain", backbone="mpm-kmeans")
+    # Adding shards does not change existing shards' parameters.
+    more = validate_config({"generate": {"shards": {"bb": 5, "cc": 2, "light": 2}}})
+    assert stage_params(base, "generate", shard="bb-001") == stage_params(more, "generate", shard="bb-001")
+
+
+def test_config_hash_ignores_key_order() -> None:
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jetfm.config import validate_config
+from jetfm.detector import impact_parameters, ip_resolution, measure_tracks, track_efficiency
+
+DET = validate_config({})["detector"]
+
+
+def _ip(vertex, momentum, jet):
+    arrays = [np.array([v], dtype=float) for v in (*vertex, *momentum, *jet)]
+    d0, z0 = impact_parameters(*arrays)
+    return float(d0[0]), float(z0[0])
+
+
+def test_prompt_track_has_zero_impact_parameters() -> None:
+    assert _ip((0, 0, 0), (3, 4, 5), (1, 1, 1)) == (0.0, 0.0)
+
+
+def test_displaced_track_geometry_and_lifetime_sign() -> None:
+    # Produced at x = 1 mm flying along +y: closest approach (1, 0), |d0| = 1 mm.
+    assert _ip((1, 0, 0), (0, 1, 0), (1, 0, 0))[0] == pytest.approx(1.0)
+    assert _ip((1, 0, 0), (0, 1, 0), (-1, 0, 0))[0] == pytest.approx(-1.0)
+    # Produced at z = 2 mm on the beam line: z0 = 2 mm, positive along the jet's pz.
+    assert _ip((0, 0, 2), (1, 0, 1), (1, 0, 1))[1] == pytest.approx(2.0)
+    assert _ip((0, 0, 2), (1, 0, 1), (1, 0, -1))[1] == pytest.approx(-2.0)
+    # A decay 3 mm along the jet, daughter at 45°: d0 = 3 sin 45°.
+    d0, _ = _ip((3, 0, 0), (1, 1, 0), (1, 0, 0))
+    assert d0 == pytest.approx(3 / np.sqrt(2))
+
+
+def test_ip_resolution_limits() -> None:
+    s_d0, s_z0 = ip_resolution(np.array([1e6, 1.0]), np.array([0.0, 0.0]), DET)
+    assert s_d0[0] == pytest.approx(DET["d0_resolution_constant_mm"])
+    assert s_z0[0] == pytest.approx(DET["z0_resolution_constant_mm"])
+    assert s_d0[1] == pytest.approx(np.hypot(DET["d0_resolution_constant_mm"], DET["d0_resolution_ms_mm_gev"]))
+    # Forward tracks are measured worse, and z0 degrades faster than d0.
+    f_d0, f_z0 = ip_resolution(np.array([5.0, 5.0]), np.array([0.0, 2.0]), DET)
+    assert f_d0[1] > f_d0[0] and f_z0[1] / f_z0[0] > f_d0[1] / f_d0[0]
+
+
+def test_efficiency_plateau_and_turn_on() -> None:
+    eff = track_efficiency(np.array([100.0, 100.0, 1.0]), np.array([0.0, 2.0, 0.0]), DET)
+    assert eff[0] == pytest.approx(DET["efficiency_central"])
+    assert eff[1] == pytest.approx(DET["efficiency_forward"])
+    assert eff[2] == 0.0  # exactly at threshold the turn-on is zero
+
+
+def test_measured_impact_parameters_have_unit_pulls() -> None:
+    rng = np.random.default_rng(1)
+    n = 200_000
+    pt = rng.uniform(1.5, 50, n)
+    eta = rng.uniform(-2.4, 2.4, n)
+    zeros = np.zeros(n)
+    meas = measure_tracks(pt, eta, zeros, zeros, DET, rng)
+    assert 0.80 < meas.kept.mean() < DET["efficiency_central"]
+    assert np.std(meas.d0 / meas.d0_err) == pytest.approx(1.0, abs=0.02)
+    assert np.std(meas.z0 / meas.z0_err) == pytest.approx(1.0, abs=0.02)
+    rel = meas.pt / pt[meas.kept] - 1
+    expected = np.hypot(DET["pt_resolution_constant"], DET["pt_resolution_slope_per_gev"] * pt[meas.kept])
+    assert np.std(rel / expected) == pytest.approx(1.0, abs=0.02)
+    assert meas.pt.min() > DET["track_pt_min_gev"]

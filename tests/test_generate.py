@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+
+from jetfm.config import stage_params
+from jetfm.generate import generate_shard, pythia_settings, shard_seed
+from jetfm.generate.root_io import EventFileError, read_events, read_provenance
+
+
+def test_root_file_has_the_primer_branches(event_files: dict[str, Path]) -> None:
+    with uproot.open(event_files["bb-000"]) as handle:
+        tree = handle["events"]
+        assert tree.num_entries == 200
+        for branch in ("event", "size", "no", "id", "m", "px", "py", "pz", "e", "charge", "status",
+                       "mother1", "mother2", "x", "y", "z"):
+            assert branch in tree, branch
+        size = tree["size"].array(library="np")
+        assert np.array_equal(size, [len(x) for x in tree["id"].array()])
+
+
+def test_final_state_conserves_charge_and_energy(event_files: dict[str, Path]) -> None:
+    events = read_events(event_files["light-000"])
+    p = events.particles
+    final = p[p.status > 0]
+    import awkward as ak
+
+    # pp initial state: charge +2, E = sqrt(s), no net momentum (float32 storage).
+    assert np.all(ak.to_numpy(ak.sum(final.charge, axis=1)) == 2)
+    assert np.allclose(ak.to_numpy(ak.sum(final.e, axis=1)), 13000.0, rtol=2e-4)
+    assert np.all(np.abs(ak.to_numpy(ak.sum(final.px, axis=1))) < 0.5)
+
+
+def test_b_hadrons_have_the_right_lifetime(event_files: dict[str, Path]) -> None:
+    """Proper decay length of weakly decaying B0/B+ from their daughters' vertices: cτ ≈ 0.46 mm."""
+    import awkward as ak
+
+    from jetfm.jets import truth
+
+    events = read_events(event_files["bb-000"])
+    flat = {f: ak.to_numpy(ak.flatten(events.particles[f])) for f in events.particles.fields}
+    event = np.repeat(np.arange(len(events)), ak.to_numpy(events["size"]))
+    index = truth.RecordIndex(event, flat["no"])
+    b = np.flatnonzero(np.isin(np.abs(flat["id"]), [511, 521]))
+    # Any daughter's production point is the B decay vertex.
+    daughter = np.flatnonzero(np.isin(np.abs(flat["id"]), [511, 521], invert=True))
+    parent_row = index.rows(event[daughter], flat["mother1"][daughter])
+    first = {}
+    for d, r in zip(daughter, parent_row, strict=True):
+        if r >= 0 and r not in first:
+            first[r] = d
+    rows = np.array([r for r in b if r in first])
+    dec = np.array([first[r] for r in rows])
+    flight = np.sqrt(sum((flat[k][dec] - flat[k][rows]) ** 2 for k in "xyz"))
+    p = np.sqrt(flat["px"][rows] ** 2 + flat["py"][rows] ** 2 + flat["pz"][rows] ** 2)
+    ctau = flight * flat["m"][rows] / p
+    assert len(ctau) > 100
+    assert np.mean(ctau) == pytest.approx(0.47, rel=0.15)
+
+
+def test_same_seed_same_bytes_and_shards_differ(tmp_path: Path, small_config: dict) -> None:
+    params = stage_params(small_config, "generate", shard="cc-000")
+    a, b = tmp_path / "a.root", tmp_path / "b.root"
+    generate_shard(params, a, n_events=20, progress=False)
+    generate_shard(params, b, n_events=20, progress=False)
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+    other = stage_params(small_config, "generate", shard="cc-001")
+    assert shard_seed(5, "cc", 0) != shard_seed(5, "cc", 1)
+    generate_shard(other, c := tmp_path / "c.root", n_events=20, progress=False)
+    assert a.read_bytes() != c.read_bytes()
+    assert read_provenance(a)["config"] == params
+
+
+def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path: Path, small_config: dict) -> None:
+    params = stage_params(small_config, "generate", shard="bb-000")
+    out = tmp_path / "neg.root"
+    with pytest.raises(ValueError, match="must be positive"):
+        generate_shard(params, out, n_events=-5, progress=False)
+    assert not out.exists()
+    with pytest.raises(ValueError, match="unknown process"):
+        pythia_settings(params["generate"], "zz", 1)
+    bad = params | {"generate": params["generate"] | {"pythia_settings": ["Beams:eCMM = 3"]}}
+    with pytest.raises(ValueError, match="Pythia rejected"):
+        generate_shard(bad, out, n_events=5, progress=False)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_missing_and_truncated_root_files(tmp_path: Path, event_files: dict[str, Path]) -> None:
+    with pytest.raises(EventFileError, match="not found"):
+        read_events(tmp_path / "nope.root")
+    cut = tmp_path / "cut.root"
+    data = event_files["bb-000"].read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(EventFileError):
+        read_events(cut)

@@ -1,0 +1,189 @@
+"""Run the tiny workflow through a real SLURM cluster with ``profiles/slurm``.
+
+A single-node cluster (slurmctld + slurmd + munged, one fake GPU) is brought up
+on this machine by ``tests/slurm/start_cluster.sh``; this needs root and either
+installed ``slurm-wlm``/``munge`` packages or a working apt.  Where that is not
+possible the test is skipped, except under ``CI=true``, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET = "results/btag_vertex_ari.json"
+CONFIGFILE = "config/tiny.yaml"
+PROFILE = "profiles/slurm"
+START = REPO / "tests" / "slurm" / "start_cluster.sh"
+STOP = REPO / "tests" / "slurm" / "stop_cluster.sh"
+TIMEOUT_S = 900
+# Rules that must have been run as SLURM jobs, and those that must hold a GPU.
+SLURM_RULES = {"generate", "jets", "tokenize", "pretrain", "vertexing", "vertex_baselines"}
+GPU_RULES = {"pretrain", "vertexing"}
+# Copied when git cannot list the sources; outputs are never copied, so that
+# every job has to run (on SLURM) again.
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles", "benchmarks", "envs"]
+
+# Test-only executor settings on top of the profile: the test cluster has no
+# accounting database (sacct fails, so job status must come from squeue), the
+# logs of successful jobs are inspected afterwards, and short status intervals
+# keep the run fast.
+EXTRA_ARGS = [
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-keep-successful-logs",
+    "--slurm-init-seconds-before-status-checks",
+    "5",
+]
+
+SUBMITTED_RE = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
+RULE_RE = re.compile(r"^(local)?rule (\w+):$", re.MULTILINE)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"SLURM test cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+def _controller_up() -> bool:
+    if shutil.which("scontrol") is None:
+        return False
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
+    return ping.returncode == 0 and "UP" in ping.stdout
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    if os.geteuid() != 0:
+        _unavailable("needs root to install and start SLURM daemons")
+    if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
+        _unavailable("SLURM is not installed and apt-get is not available")
+    was_running = _controller_up()
+    proc = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=600)
+    if proc.returncode == 3:
+        _unavailable(f"SLURM unusable on this machine:\n{proc.stderr[-3000:]}")
+    assert proc.returncode == 0, f"start_cluster.sh failed:\n{proc.stdout}\n{proc.stderr[-6000:]}"
+    yield proc.stdout
+    # Leave a cluster that was already up (e.g. a developer's) as it was.
+    if not was_running:
+        subprocess.run(["bash", str(STOP)], capture_output=True, text=True, timeout=120)
+
+
+def _source_files() -> list[str] | None:
+    """The checkout's files, tracked or untracked but not ignored; None without git."""
+    if shutil.which("git") is None:
+        return None
+    listing = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+    )
+    if listing.returncode != 0:
+        return None
+    return [rel for rel in listing.stdout.split("\0") if rel]
+
+
+def _copy_workflow(dest: Path) -> None:
+    files = _source_files()
+    if files:
+        for rel in files:
+            if (REPO / rel).is_file():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / rel, dest / rel)
+        return
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+
+
+def _scontrol_jobs() -> dict[str, dict[str, str]]:
+    out = subprocess.run(
+        ["scontrol", "show", "job", "--oneliner"], capture_output=True, text=True, check=True
+    ).stdout
+    jobs = {}
+    for line in out.splitlines():
+        fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        if "JobId" in fields:
+            jobs[fields["JobId"]] = fields
+    return jobs
+
+
+def test_workflow_runs_on_slurm(slurm_cluster, tmp_path):
+    workdir = (tmp_path / "wf").resolve()
+    workdir.mkdir()
+    _copy_workflow(workdir)
+
+    env = dict(os.environ)
+    env["JETFM_SLURM_PARTITION"] = "main"
+    env.pop("JETFM_SLURM_ACCOUNT", None)
+    # Jobs inherit this environment (sbatch --export=ALL): make the venv's
+    # snakemake and console scripts resolvable inside them.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for key in [k for k in env if k.startswith("SLURM_")]:
+        del env[key]
+
+    # The target goes before --configfile, which would swallow it (nargs="+").
+    cmd = [
+        sys.executable, "-m", "snakemake", TARGET,
+        "--profile", PROFILE,
+        "--configfile", CONFIGFILE,
+        *EXTRA_ARGS,
+    ]  # fmt: skip
+    log_path = tmp_path / "snakemake.log"
+    with log_path.open("w") as log:
+        try:
+            proc = subprocess.run(
+                cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=TIMEOUT_S
+            )
+        except subprocess.TimeoutExpired:
+            proc = None
+    output = log_path.read_text()
+    run_id = re.search(r"SLURM run ID: (\S+)", output)
+    if proc is None:
+        if run_id:  # jobs are named after the run ID
+            subprocess.run(["scancel", "--name", run_id.group(1)], check=False)
+        pytest.fail(f"snakemake timed out after {TIMEOUT_S}s:\n{output[-6000:]}")
+
+    assert proc.returncode == 0, f"snakemake failed:\n{output[-8000:]}"
+    assert (workdir / TARGET).is_file()
+    assert run_id, "executor did not report a SLURM run ID"
+
+    # Every non-local job went through sbatch and left its SLURM log behind.
+    submitted = {jobid: Path(logfile) for jobid, logfile in SUBMITTED_RE.findall(output)}
+    assert submitted, f"no job was submitted to SLURM:\n{output[-4000:]}"
+    for logfile in submitted.values():
+        assert logfile.is_file(), f"missing SLURM log {logfile}"
+    rules_run = {name for local, name in RULE_RE.findall(output) if not local}
+    # Logs live in .snakemake/slurm_logs/rule_<name>/[<wildcards>/]<jobid>.log
+    slurm_logs = workdir / ".snakemake" / "slurm_logs"
+    rules_submitted = {
+        logfile.relative_to(slurm_logs).parts[0].removeprefix("rule_") for logfile in submitted.values()
+    }
+    assert rules_run == rules_submitted, (rules_run, rules_submitted)
+    assert SLURM_RULES <= rules_submitted, SLURM_RULES - rules_submitted
+
+    # SLURM itself saw the jobs, as completed, with the GPU the profile asks for.
+    jobs = _scontrol_jobs()
+    for jobid in submitted:
+        job = jobs.get(jobid)
+        assert job is not None, f"SLURM job {jobid} unknown to slurmctld"
+        assert job["JobName"] == run_id.group(1)
+        assert job["JobState"] == "COMPLETED", job
+        rule = job["Comment"].removeprefix("rule_").split("_wildcards_")[0]
+        if rule in GPU_RULES:
+            assert "gpu:1" in job.get("TresPerJob", ""), job
+        else:
+            assert "gpu" not in job.get("TresPerJob", ""), job

@@ -1,0 +1,90 @@
+"""The tiny configuration end to end through Snakemake, and its caching behaviour."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jetfm.results import read_result
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.workflow
+TARGET = "results/btag_vertex_ari.json"
+
+
+def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=900,
+                          env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def _planned_jobs(output: str) -> dict[str, int]:
+    """Rule → job count from a dry run's 'Job stats' table."""
+    stats = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M)}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("workflow")
+    for item in ("Snakefile", "config.yaml", "config", "workflow"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
+    _snakemake(work, TARGET, "--configfile", "config/tiny.yaml")
+    return work
+
+
+def test_result_file(workdir: Path) -> None:
+    result = read_result(workdir / TARGET)
+    assert result["benchmark"] == "btag_vertex_ari" and result["metric"] == "adjusted_rand_index"
+    rows = {(r["backbone"], r["mode"]): r for r in result["rows"]}
+    assert set(rows) == {("baseline-one-vertex", "baseline"), ("baseline-own-vertex", "baseline"),
+                         ("mpm-kmeans", "scratch"), ("mpm-kmeans", "fixed"), ("mpm-kmeans", "finetune")}
+    for row in rows.values():
+        assert -0.5 <= row["value"] <= 1.0
+        assert set(row["bins"]) <= {"0", "1", "2", "3+"}
+    # Jets without secondary vertices are perfectly described by "one vertex".
+    assert rows[("baseline-one-vertex", "baseline")]["bins"]["0"] == 1.0
+    assert rows[("baseline-own-vertex", "baseline")]["bins"]["0"] == 0.0
+    assert (workdir / "models/backbones/mpm-kmeans.metrics.csv").exists()
+
+
+def test_nothing_to_do_on_a_second_run(workdir: Path) -> None:
+    proc = _snakemake(workdir, TARGET, "--configfile", "config/tiny.yaml", "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_changing_pretraining_reruns_only_its_descendants(workdir: Path) -> None:
+    tiny = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
+    tiny["pretrain"]["lr"] = 2.0e-3
+    (workdir / "config/changed.yaml").write_text(yaml.safe_dump(tiny))
+    args = (TARGET, "--configfile", "config/changed.yaml")
+    dry = _snakemake(workdir, *args, "--dry-run")
+    assert _planned_jobs(dry.stdout) == {"pretrain": 1, "vertexing": 2, "aggregate": 1}
+
+    cached = [*workdir.glob("data/events/btag/*.root"), *workdir.glob("data/jets/btag/*.parquet"),
+              workdir / "models/tokenizers/kmeans.pt",
+              workdir / "results/runs/btag_vertex_ari/mpm-kmeans/scratch/seed0.json"]
+    before = {p: p.stat().st_mtime_ns for p in cached}
+    backbone = workdir / "models/backbones/mpm-kmeans.pt"
+    old_backbone = backbone.stat().st_mtime_ns
+    _snakemake(workdir, *args)
+    assert {p: p.stat().st_mtime_ns for p in cached} == before
+    assert backbone.stat().st_mtime_ns > old_backbone
+
+
+def test_bad_config_fails_at_start_naming_the_key(workdir: Path) -> None:
+    (workdir / "config/bad.yaml").write_text("pretrain:\n  stpes: 10\n")
+    proc = _snakemake(workdir, TARGET, "--configfile", "config/bad.yaml", "--dry-run", check=False)
+    assert proc.returncode != 0
+    assert "unknown config key 'pretrain.stpes'" in proc.stdout + proc.stderr
