@@ -77,3 +77,10 @@ def test_stage_params_isolate_what_each_stage_depends_on() -> None:
 def test_config_hash_ignores_key_order() -> None:
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_config_reference_matches_the_schema() -> None:
+    from jetfm.config_docs import render_config_docs
+
+    assert (REPO / "docs/config.md").read_text() == render_config_docs(), \
+        "docs/config.md is stale: run `jetfm config-docs > docs/config.md`"

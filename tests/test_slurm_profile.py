@@ -2,8 +2,10 @@
 
 A single-node cluster (slurmctld + slurmd + munged, one fake GPU) is brought up
 on this machine by ``tests/slurm/start_cluster.sh``; this needs root and either
-installed ``slurm-wlm``/``munge`` packages or a working apt.  Where that is not
-possible the test is skipped, except under ``CI=true``, where it fails.
+installed ``slurm-wlm``/``munge`` packages or a working apt. Because it installs
+packages and starts daemons, it runs only under ``CI=true`` or with
+``JETFM_TEST_SLURM=1``; where it cannot run it is skipped, except under CI, where
+it fails.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def _controller_up() -> bool:
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
+    if os.environ.get("CI") != "true" and os.environ.get("JETFM_TEST_SLURM") != "1":
+        pytest.skip("brings up a local SLURM cluster (root, apt): set JETFM_TEST_SLURM=1 to run it")
     if os.geteuid() != 0:
         _unavailable("needs root to install and start SLURM daemons")
     if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:

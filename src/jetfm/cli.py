@@ -104,6 +104,12 @@ def cmd_check_config(args: argparse.Namespace) -> None:
     print(yaml.safe_dump(cfg, sort_keys=False) if args.show else f"{args.config}: valid")
 
 
+def cmd_config_docs(args: argparse.Namespace) -> None:
+    from jetfm.config_docs import render_config_docs
+
+    sys.stdout.write(render_config_docs())
+
+
 def _add_params_options(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--config", default="config.yaml", help="config file (default: config.yaml)")
@@ -174,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check-config", cmd_check_config, "Validate a config file against the schema.")
     p.add_argument("config", nargs="?", default="config.yaml")
     p.add_argument("--show", action="store_true", help="print the config with defaults filled in")
+
+    add("config-docs", cmd_config_docs, "Print the configuration reference (docs/config.md).")
     return parser
 
 

@@ -22,6 +22,8 @@ rule vertexing:
         checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if "checkpoint" in input.keys() else "",
     log:
         "logs/vertexing/{backbone}-{mode}-seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/vertexing/{backbone}-{mode}-seed{seed}.tsv",
     threads: VTX["threads"]
     resources:
         mem_mb=4000,
@@ -40,6 +42,8 @@ rule vertex_baselines:
         "results/runs/btag_vertex_ari/baselines.json",
     log:
         "logs/vertexing/baselines.log",
+    benchmark:
+        "logs/benchmarks/vertex_baselines/baselines.tsv",
     resources:
         mem_mb=2000,
         runtime=30,

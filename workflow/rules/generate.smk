@@ -11,6 +11,8 @@ rule generate:
         p=lambda w: params_json("generate", shard=w.shard),
     log:
         "logs/generate/{shard}.log",
+    benchmark:
+        "logs/benchmarks/generate/{shard}.tsv",
     threads: 1
     resources:
         mem_mb=2000,

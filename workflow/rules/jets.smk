@@ -10,6 +10,8 @@ rule jets:
         p=lambda w: params_json("jets"),
     log:
         "logs/jets/btag.log",
+    benchmark:
+        "logs/benchmarks/jets/btag.tsv",
     threads: 1
     resources:
         mem_mb=6000,

@@ -18,6 +18,8 @@ rule pretrain:
         tokenizer=lambda w, input: f"--tokenizer {input.tokenizer}" if "tokenizer" in input.keys() else "",
     log:
         "logs/pretrain/{backbone}.log",
+    benchmark:
+        "logs/benchmarks/pretrain/{backbone}.tsv",
     threads: config["pretrain"]["threads"]
     resources:
         mem_mb=8000,

@@ -18,6 +18,8 @@ rule aggregate:
         benchmark=r"[a-z_]+",
     log:
         "logs/aggregate/{benchmark}.log",
+    benchmark:
+        "logs/benchmarks/aggregate/{benchmark}.tsv",
     resources:
         mem_mb=1000,
         runtime=10,

@@ -8,6 +8,8 @@ rule tokenize:
         p=lambda w: params_json("tokenize", tokenizer=w.tokenizer),
     log:
         "logs/tokenize/{tokenizer}.log",
+    benchmark:
+        "logs/benchmarks/tokenize/{tokenizer}.tsv",
     threads: 2
     resources:
         mem_mb=4000,

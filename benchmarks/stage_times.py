@@ -1,0 +1,46 @@
+"""Per-stage wall time of a finished workflow run, from Snakemake's benchmark files.
+
+Usage (in the workflow's directory, after `snakemake ... results/btag_vertex_ari.json`):
+
+    python benchmarks/stage_times.py [logs/benchmarks]
+
+Prints JSON: per rule the number of jobs, the summed job wall time (CPU-side cost), the
+longest job, and the peak memory; the rules' jobs overlap when cores allow, so the
+summed time is an upper bound on the rule's share of the total wall time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import sys
+from pathlib import Path
+
+
+def stage_times(root: Path) -> dict[str, dict[str, float]]:
+    stages: dict[str, dict[str, float]] = {}
+    for path in sorted(root.glob("*/*.tsv")):
+        with open(path) as handle:
+            row = next(csv.DictReader(handle, delimiter="\t"))
+        s = stages.setdefault(path.parent.name, {"jobs": 0, "sum_s": 0.0, "max_s": 0.0, "max_rss_mb": 0.0})
+        seconds = float(row["s"])
+        s["jobs"] += 1
+        s["sum_s"] = round(s["sum_s"] + seconds, 1)
+        s["max_s"] = round(max(s["max_s"], seconds), 1)
+        rss = row.get("max_rss", "NA")
+        if rss not in ("NA", "-", ""):
+            s["max_rss_mb"] = max(s["max_rss_mb"], float(rss))
+    return stages
+
+
+def main() -> None:
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "logs/benchmarks")
+    if not root.is_dir():
+        sys.exit(f"no benchmark directory {root}; run the workflow first")
+    print(json.dumps({"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                      "stages": stage_times(root)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
