@@ -35,7 +35,8 @@ def test_ip_resolution_limits() -> None:
     s_d0, s_z0 = ip_resolution(np.array([1e6, 1.0]), np.array([0.0, 0.0]), DET)
     assert s_d0[0] == pytest.approx(DET["d0_resolution_constant_mm"])
     assert s_z0[0] == pytest.approx(DET["z0_resolution_constant_mm"])
-    assert s_d0[1] == pytest.approx(np.hypot(DET["d0_resolution_constant_mm"], DET["d0_resolution_ms_mm_gev"]))
+    expected = np.hypot(DET["d0_resolution_constant_mm"], DET["d0_resolution_ms_mm_gev"])
+    assert s_d0[1] == pytest.approx(expected)
     # Forward tracks are measured worse, and z0 degrades faster than d0.
     f_d0, f_z0 = ip_resolution(np.array([5.0, 5.0]), np.array([0.0, 2.0]), DET)
     assert f_d0[1] > f_d0[0] and f_z0[1] / f_z0[0] > f_d0[1] / f_d0[0]
