@@ -84,3 +84,12 @@ def test_config_reference_matches_the_schema() -> None:
 
     assert (REPO / "docs/config.md").read_text() == render_config_docs(), \
         "docs/config.md is stale: run `jetfm config-docs > docs/config.md`"
+
+
+def test_thread_counts_do_not_trigger_reruns() -> None:
+    base = validate_config({})
+    more = validate_config({"pretrain": {"threads": 8}, "downstream": {"vertexing": {"threads": 4}}})
+    assert stage_params(base, "pretrain", backbone="mpm-kmeans") == \
+        stage_params(more, "pretrain", backbone="mpm-kmeans")
+    kw = {"backbone": "mpm-kmeans", "mode": "fixed", "seed": "0"}
+    assert stage_params(base, "vertexing", **kw) == stage_params(more, "vertexing", **kw)

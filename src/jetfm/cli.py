@@ -25,6 +25,16 @@ def _params(args: argparse.Namespace, stage: str, **wildcards: str) -> dict[str,
     return stage_params(load_config(args.config), stage, **wildcards)
 
 
+def _threads(args: argparse.Namespace, stage: str) -> int:
+    """--threads if given (Snakemake passes its rule threads), else the config's value."""
+    if args.threads is not None:
+        return args.threads
+    if args.params:
+        return 1
+    cfg = load_config(args.config)
+    return cfg["pretrain"]["threads"] if stage == "pretrain" else cfg["downstream"]["vertexing"]["threads"]
+
+
 def _progress(args: argparse.Namespace) -> bool:
     return not args.quiet
 
@@ -61,7 +71,8 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
     final = pretrain_backbone(args.train, args.val, args.tokenizer,
                               _params(args, "pretrain", backbone=args.backbone),
-                              args.out, args.metrics, progress=_progress(args))
+                              args.out, args.metrics, threads=_threads(args, "pretrain"),
+                              progress=_progress(args))
     print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
 
 
@@ -70,7 +81,7 @@ def cmd_vertexing(args: argparse.Namespace) -> None:
 
     params = _params(args, "vertexing", backbone=args.backbone, mode=args.mode, seed=str(args.seed))
     result = train_vertex_finder(args.train, args.test, args.checkpoint, params, args.out,
-                                 progress=_progress(args))
+                                 threads=_threads(args, "vertexing"), progress=_progress(args))
     row = result["rows"][0]
     print(f"ARI {row['backbone']}/{row['mode']}/seed{row['seed']}: {row['value']:.4f} {row['bins']}")
 
@@ -154,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="tokenizer file (needed by the kmeans task)")
     p.add_argument("--out", required=True, help="checkpoint to write")
     p.add_argument("--metrics", required=True, help="per-step metrics CSV to write")
+    p.add_argument("--threads", type=int, help="CPU threads (default: pretrain.threads)")
 
     p = add("vertexing", cmd_vertexing, "Train and evaluate secondary-vertex finding (ARI).")
     _add_params_options(p)
@@ -163,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True)
     p.add_argument("--test", required=True)
     p.add_argument("--checkpoint", help="backbone checkpoint (not used in scratch mode)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: downstream.vertexing.threads)")
     p.add_argument("--out", required=True)
 
     p = add("vertex-baselines", cmd_vertex_baselines, "ARI of the trivial vertex assignments.")

@@ -165,7 +165,8 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
         params: dict[str, Any] = {
             "name": name,
             "backbone": bb,
-            "pretrain": cfg["pretrain"],
+            # threads change speed, not results: they travel as the rule's threads
+            "pretrain": {k: v for k, v in cfg["pretrain"].items() if k != "threads"},
             "device": cfg["device"],
         }
         if "kmeans" in bb["tasks"]:
@@ -174,7 +175,7 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
     if stage == "vertexing":
         name = wildcards["backbone"]
         vtx = {k: v for k, v in cfg["downstream"]["vertexing"].items()
-               if k not in ("backbones", "modes", "seeds")}
+               if k not in ("backbones", "modes", "seeds", "threads")}
         return {
             "benchmark": "btag_vertex_ari",
             "backbone_name": name,

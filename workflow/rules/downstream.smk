@@ -30,7 +30,7 @@ rule vertexing:
         runtime=240,
     shell:
         "jetfm vertexing --params {params.p:q} --backbone {wildcards.backbone} --mode {wildcards.mode} "
-        "--seed {wildcards.seed} --train {input.train} --test {input.test} {params.checkpoint} "
+        "--seed {wildcards.seed} --train {input.train} --test {input.test} {params.checkpoint} --threads {threads} "
         "--out {output} 2>&1 | tee {log}"
 
 

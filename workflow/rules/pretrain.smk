@@ -26,5 +26,5 @@ rule pretrain:
         runtime=720,
     shell:
         "jetfm pretrain --params {params.p:q} --backbone {wildcards.backbone} "
-        "--train {input.train} --val {input.val} {params.tokenizer} "
+        "--train {input.train} --val {input.val} {params.tokenizer} --threads {threads} "
         "--out {output.checkpoint} --metrics {output.metrics} 2>&1 | tee {log}"

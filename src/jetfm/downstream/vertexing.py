@@ -90,11 +90,12 @@ def _embed(encoder: JetEncoder, data: PaddedJets, device: torch.device, batch: i
 
 
 def train_vertex_finder(train_file: str | Path, test_file: str | Path, checkpoint: str | Path | None,
-                        params: dict[str, Any], out: str | Path, progress: bool = True) -> dict[str, Any]:
+                        params: dict[str, Any], out: str | Path, threads: int = 1,
+                        progress: bool = True) -> dict[str, Any]:
     """Train the vertexing head in one mode and write the per-run result JSON."""
     cfg = params["vertexing"]
     mode, seed = params["mode"], params["seed"]
-    set_threads(cfg["threads"])
+    set_threads(threads)
     device = resolve_device(params["device"])
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)

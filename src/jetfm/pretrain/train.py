@@ -57,7 +57,7 @@ def _evaluate(model: MaskedParticleModel, data: PaddedJets, tokens: torch.Tensor
 
 def pretrain_backbone(train_file: str | Path, val_file: str | Path, tokenizer_file: str | Path | None,
                       params: dict[str, Any], out: str | Path, metrics_out: str | Path,
-                      progress: bool = True) -> dict[str, float]:
+                      threads: int = 1, progress: bool = True) -> dict[str, float]:
     """Pre-train one backbone; ``params`` is ``stage_params(cfg, 'pretrain', backbone=...)``.
 
     Writes the checkpoint ``out`` and the per-step metrics CSV ``metrics_out``. A
@@ -65,7 +65,7 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path, tokenizer_fi
     where it stopped; it is removed on success.
     """
     bb, opt_cfg = params["backbone"], params["pretrain"]
-    set_threads(opt_cfg["threads"])
+    set_threads(threads)
     device = resolve_device(params["device"])
     torch.manual_seed(opt_cfg["seed"])
 
