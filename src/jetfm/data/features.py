@@ -1,0 +1,90 @@
+"""Constituent features as the models see them.
+
+The 7 continuous features of the MPMv2 paper (pT, Δη, Δφ, d0, z0, σ(d0), σ(z0)) pass
+through fixed, documented transforms (no fitted statistics), so the tokenizer, the
+pre-training and every downstream task agree on them by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from jetfm.jets.parquet_io import JetTable
+
+CONTINUOUS_FEATURES = ("pt", "deta", "dphi", "d0", "z0", "d0_err", "z0_err")
+N_PID_CLASSES = 8
+# Version of the transforms below; stored with tokenizers and backbones.
+FEATURE_VERSION = 1
+
+
+def preprocess_continuous(tracks: dict[str, np.ndarray]) -> np.ndarray:
+    """[n, 7] float32 model inputs, each of order one.
+
+    log pT; Δη, Δφ in units of 0.4; asinh-compressed impact parameters (linear within
+    ~50 µm / 100 µm, logarithmic in the lifetime tails); log resolutions.
+    """
+    columns = [
+        np.log(np.clip(tracks["pt"], 1e-3, None)) - 1.5,
+        tracks["deta"] / 0.4,
+        tracks["dphi"] / 0.4,
+        np.arcsinh(tracks["d0"] / 0.05) / 3.0,
+        np.arcsinh(tracks["z0"] / 0.1) / 3.0,
+        np.log(np.clip(tracks["d0_err"], 1e-4, None) / 0.02),
+        np.log(np.clip(tracks["z0_err"], 1e-4, None) / 0.05),
+    ]
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PaddedJets:
+    """Fixed-size tensors for a jet set: [jets, max_tracks, ...] with a validity mask."""
+
+    features: torch.Tensor  # float32 [J, T, 7]
+    pid: torch.Tensor  # int64 [J, T]
+    mask: torch.Tensor  # bool [J, T]
+    vertex: torch.Tensor  # int64 [J, T], -1 on padding
+    origin: torch.Tensor  # int64 [J, T], -1 on padding
+    label: torch.Tensor  # int64 [J]
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def subset(self, index: torch.Tensor | slice) -> PaddedJets:
+        """The selected jets, with padding columns that no selected jet uses removed."""
+        mask = self.mask[index]
+        width = max(int(mask.sum(dim=1).max()), 1) if len(mask) else 1
+        return PaddedJets(self.features[index][:, :width], self.pid[index][:, :width], mask[:, :width],
+                          self.vertex[index][:, :width], self.origin[index][:, :width], self.label[index])
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return self.mask.sum(dim=1)
+
+
+def pad_jets(table: JetTable, max_tracks: int | None = None) -> PaddedJets:
+    """Scatter a :class:`JetTable`'s flat constituents into padded tensors (no Python loop)."""
+    counts = np.diff(table.offsets)
+    width = int(counts.max(initial=1)) if max_tracks is None else max_tracks
+    if counts.max(initial=0) > width:
+        raise ValueError(f"jets have up to {counts.max()} constituents, more than {width}")
+    jet = np.repeat(np.arange(table.n_jets), counts)
+    slot = np.arange(len(jet)) - table.offsets[:-1][jet]
+
+    def scatter(values: np.ndarray, fill: float, dtype: type) -> np.ndarray:
+        out = np.full((table.n_jets, width, *values.shape[1:]), fill, dtype=dtype)
+        out[jet, slot] = values
+        return out
+
+    mask = np.zeros((table.n_jets, width), dtype=bool)
+    mask[jet, slot] = True
+    return PaddedJets(
+        features=torch.from_numpy(scatter(preprocess_continuous(table.tracks), 0.0, np.float32)),
+        pid=torch.from_numpy(scatter(table.tracks["pid"], 0, np.int64)),
+        mask=torch.from_numpy(mask),
+        vertex=torch.from_numpy(scatter(table.tracks["vertex"], -1, np.int64)),
+        origin=torch.from_numpy(scatter(table.tracks["origin"], -1, np.int64)),
+        label=torch.from_numpy(table.jets["label"].astype(np.int64)),
+    )

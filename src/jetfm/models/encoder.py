@@ -1,0 +1,49 @@
+"""The jet encoder: constituent embedding + registers + transformer. This is the backbone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from jetfm.data.features import CONTINUOUS_FEATURES, N_PID_CLASSES
+from jetfm.models.transformer import Transformer
+
+
+class JetEncoder(nn.Module):
+    """Permutation-equivariant set encoder (no positional encoding).
+
+    forward(features [B,N,7], pid [B,N], mask [B,N]) → (tokens [B,N,D], registers [B,R,D]).
+    """
+
+    def __init__(self, dim: int, layers: int, heads: int, registers: int = 4,
+                 ff_mult: float = 2.0, layerscale_init: float = 1e-5) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = {
+            "dim": dim, "layers": layers, "heads": heads, "registers": registers,
+            "ff_mult": ff_mult, "layerscale_init": layerscale_init,
+        }
+        self.dim = dim
+        self.embed = nn.Sequential(
+            nn.Linear(len(CONTINUOUS_FEATURES), dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.pid_embed = nn.Embedding(N_PID_CLASSES, dim)
+        self.registers = nn.Parameter(torch.randn(registers, dim) * 0.02)
+        self.transformer = Transformer(dim, layers, heads, ff_mult, layerscale_init)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> JetEncoder:
+        return cls(**config)
+
+    def forward(self, features: torch.Tensor, pid: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = features.shape[0]
+        r = self.registers.shape[0]
+        x = self.embed(features) + self.pid_embed(pid)
+        x = torch.cat([self.registers.expand(b, r, self.dim).to(x.dtype), x], dim=1)
+        key_mask = torch.cat([mask.new_ones(b, r), mask], dim=1)
+        if r == 0:
+            # A jet always has a constituent, but padded rows of a compacted batch may not.
+            key_mask = key_mask | ~key_mask.any(dim=1, keepdim=True)
+        y = self.transformer(x, key_mask)
+        return y[:, r:], y[:, :r]
