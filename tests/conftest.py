@@ -11,6 +11,14 @@ from jetfm.config import stage_params, validate_config
 REPO = Path(__file__).resolve().parents[1]
 
 
+def truncated_copy(source: Path, directory: Path) -> Path:
+    """The first half of ``source``, as a damaged file would be."""
+    data = source.read_bytes()
+    cut = directory / f"cut{source.suffix}"
+    cut.write_bytes(data[: len(data) // 2])
+    return cut
+
+
 @pytest.fixture(scope="session")
 def small_config() -> dict:
     return validate_config({"generate": {"seed": 5}})

@@ -10,6 +10,7 @@ import uproot
 from jetfm.config import stage_params
 from jetfm.generate import generate_shard, pythia_settings, shard_seed
 from jetfm.generate.root_io import EventFileError, read_events, read_provenance
+from tests.conftest import truncated_copy
 
 
 def test_root_file_has_the_primer_branches(event_files: dict[str, Path]) -> None:
@@ -92,8 +93,6 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path: Path, small_config:
 def test_missing_and_truncated_root_files(tmp_path: Path, event_files: dict[str, Path]) -> None:
     with pytest.raises(EventFileError, match="not found"):
         read_events(tmp_path / "nope.root")
-    cut = tmp_path / "cut.root"
-    data = event_files["bb-000"].read_bytes()
-    cut.write_bytes(data[: len(data) // 2])
+    cut = truncated_copy(event_files["bb-000"], tmp_path)
     with pytest.raises(EventFileError):
         read_events(cut)

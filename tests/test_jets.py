@@ -8,6 +8,7 @@ import pytest
 
 from jetfm.jets import JetFileError, build_jet_sets, read_jet_table
 from jetfm.jets.parquet_io import read_metadata
+from tests.conftest import truncated_copy
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +78,6 @@ def test_same_inputs_same_bytes(tmp_path: Path, small_config: dict, event_files:
 def test_missing_and_truncated_parquet(tmp_path: Path, jet_files: dict[str, Path]) -> None:
     with pytest.raises(JetFileError, match="not found"):
         read_jet_table(tmp_path / "nope.parquet")
-    cut = tmp_path / "cut.parquet"
-    data = jet_files["train"].read_bytes()
-    cut.write_bytes(data[: len(data) // 2])
+    cut = truncated_copy(jet_files["train"], tmp_path)
     with pytest.raises(JetFileError):
         read_jet_table(cut)

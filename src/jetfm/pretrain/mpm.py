@@ -54,24 +54,18 @@ class MaskedParticleModel(nn.Module):
                          torch.cat([mask.new_ones(b, regs.shape[1]), mask], dim=1))
         out = y[:, regs.shape[1]:][masked].float()
 
+        if "kmeans" in self.tasks and tokens is None:
+            raise ValueError("the kmeans task needs token targets")
+        targets = {"id": pid, "kmeans": tokens}
         result: dict[str, torch.Tensor] = {}
-        total = out.new_zeros(())
-        if "id" in self.tasks:
-            logits = self.heads["id"](out)
-            target = pid[masked]
-            result["loss_id"] = F.cross_entropy(logits, target)
-            result["acc_id"] = (logits.argmax(-1) == target).float().mean()
-            total = total + result["loss_id"]
-        if "kmeans" in self.tasks:
-            if tokens is None:
-                raise ValueError("the kmeans task needs token targets")
-            logits = self.heads["kmeans"](out)
-            target = tokens[masked]
-            result["loss_kmeans"] = F.cross_entropy(logits, target)
-            result["acc_kmeans"] = (logits.argmax(-1) == target).float().mean()
-            total = total + result["loss_kmeans"]
-        if "reg" in self.tasks:
-            result["loss_reg"] = F.l1_loss(self.heads["reg"](out), features[masked].float())
-            total = total + result["loss_reg"]
+        for task in self.tasks:
+            prediction = self.heads[task](out)
+            if task == "reg":
+                result["loss_reg"] = F.l1_loss(prediction, features[masked].float())
+                continue
+            target = targets[task][masked]
+            result[f"loss_{task}"] = F.cross_entropy(prediction, target)
+            result[f"acc_{task}"] = (prediction.argmax(-1) == target).float().mean()
+        total = sum((result[f"loss_{task}"] for task in self.tasks), out.new_zeros(()))
         result["loss"] = total
         return result
