@@ -103,7 +103,7 @@ def train_vertex_finder(train_file: str | Path, test_file: str | Path, checkpoin
     train = pad_jets(read_jet_table(train_file))
     if cfg["n_train"] is not None and cfg["n_train"] < len(train):
         train = train.subset(torch.randperm(len(train), generator=gen)[: cfg["n_train"]])
-    test = pad_jets(read_jet_table(test_file), max_tracks=train.mask.shape[1])
+    test = pad_jets(read_jet_table(test_file))  # its own width: a training subset may be narrower
 
     encoder = _encoder_for(params, checkpoint).to(device)
     head = TwinEdgeHead(encoder.dim, cfg["head_hidden"], cfg["head_embed"]).to(device)

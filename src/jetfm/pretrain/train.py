@@ -70,12 +70,13 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path, tokenizer_fi
     torch.manual_seed(opt_cfg["seed"])
 
     train = pad_jets(read_jet_table(train_file))
-    val = pad_jets(read_jet_table(val_file), max_tracks=train.mask.shape[1])
+    val = pad_jets(read_jet_table(val_file))
+    width = max(train.mask.shape[1], val.mask.shape[1])
     tokenizer = KMeansTokenizer.load(tokenizer_file) if "kmeans" in bb["tasks"] else None
     train_tokens = token_targets(train, tokenizer) if tokenizer else None
     val_tokens = token_targets(val, tokenizer) if tokenizer else None
 
-    model = _build(params, train.mask.shape[1], tokenizer.k if tokenizer else None).to(device)
+    model = _build(params, width, tokenizer.k if tokenizer else None).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=opt_cfg["lr"],
                                   weight_decay=opt_cfg["weight_decay"])
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -141,7 +142,7 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path, tokenizer_fi
         "encoder_config": model.encoder.config,
         "encoder_state": model.encoder.state_dict(),
         "feature_version": FEATURE_VERSION,
-        "max_constituents": train.mask.shape[1],
+        "max_constituents": width,
         "final_metrics": final,
         "provenance": provenance("pretrain", params),
     }
