@@ -97,3 +97,25 @@ def test_pretraining_learns_and_checkpoint_reloads_identically(tmp_path: Path, j
     a, _ = enc(data.features, data.pid, data.mask)
     b, _ = load_backbone(out).eval()(data.features, data.pid, data.mask)
     assert torch.equal(a, b)
+
+
+def test_mixed_precision_path_runs_under_bf16_autocast() -> None:
+    """The CUDA path uses bf16 autocast; CPU autocast exercises the same dtype mixing."""
+    from jetfm.downstream.vertexing import TwinEdgeHead
+    from jetfm.pretrain import MaskedParticleModel
+
+    torch.manual_seed(0)
+    enc = JetEncoder(dim=32, layers=2, heads=4, registers=2)
+    model = MaskedParticleModel(enc, {"dim": 16, "layers": 1, "heads": 2, "ff_mult": 2.0},
+                                ["kmeans", "id", "reg"], max_constituents=8, n_tokens=10)
+    x, pid = torch.randn(4, 8, 7), torch.randint(0, 8, (4, 8))
+    mask = torch.arange(8)[None, :] < torch.tensor([[2], [5], [8], [3]])
+    masked = sample_mask(mask, 0.4, torch.Generator().manual_seed(1))
+    tokens = torch.randint(0, 10, (4, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, pid, mask, masked, tokens)
+        logits = TwinEdgeHead(32, 16, 8)(enc(x, pid, mask)[0])
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and out["loss"].dtype == torch.float32
+    assert logits.shape == (4, 8, 8)
+    assert all(p.grad is not None for p in model.encoder.parameters() if p.requires_grad)
