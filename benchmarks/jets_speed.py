@@ -17,10 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import awkward as ak
+
 from jetfm.config import stage_params, validate_config
 from jetfm.generate.root_io import read_events
 from jetfm.jets import build_jet_sets
-from jetfm.jets.cluster import cluster_antikt, visible_final_state
+from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask
 
 
 def main() -> None:
@@ -29,7 +31,10 @@ def main() -> None:
     path = Path(sys.argv[1])
     cfg = validate_config({})
     events = read_events(path)
-    visible = visible_final_state(events.particles)
+    particles = events.particles
+    flat = {f: ak.to_numpy(ak.flatten(particles[f])) for f in ("px", "py", "pz", "e", "status", "id")}
+    counts = ak.to_numpy(ak.num(particles))
+    visible = clustering_input(flat, counts, visible_mask(flat["status"], flat["id"]))
     n = len(events)
     start = time.perf_counter()
     cluster_antikt(visible, cfg["jets"]["radius"], cfg["jets"]["pt_min_gev"], cfg["jets"]["abs_eta_max"])

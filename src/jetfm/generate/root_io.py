@@ -65,7 +65,9 @@ class EventWriter:
         # Writing through a handle keeps the (temporary) path out of the file header.
         handle = self._stack.enter_context(open(path, "w+b"))
         self._file = self._stack.enter_context(
-            uproot.recreate(handle, uuid_function=lambda: file_uuid)
+            # zstd level 1: as compact as zlib level 1 on these records at a fraction of the CPU
+            # time, which is what makes writing cheap next to Pythia; ROOT >= 6.20 reads it.
+            uproot.recreate(handle, uuid_function=lambda: file_uuid, compression=uproot.ZSTD(1))
         )
         self._file[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True)
         self._tree = self._file.mktree(

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from jetfm.detector import impact_parameters, measure_tracks
 from jetfm.generate.root_io import read_events
 from jetfm.jets import truth
-from jetfm.jets.cluster import cluster_antikt, visible_final_state
+from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask
 from jetfm.jets.parquet_io import JetTable, write_jet_table
 from jetfm.provenance import provenance
 
@@ -42,8 +42,8 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
     event_of = np.repeat(np.arange(n_events), counts)
     index = truth.RecordIndex(event_of, flat["no"])
 
-    jets = cluster_antikt(visible_final_state(particles), jets_cfg["radius"],
-                          jets_cfg["pt_min_gev"], jets_cfg["abs_eta_max"])
+    visible = clustering_input(flat, counts, visible_mask(flat["status"], flat["id"]))
+    jets = cluster_antikt(visible, jets_cfg["radius"], jets_cfg["pt_min_gev"], jets_cfg["abs_eta_max"])
     n_jets_event = ak.num(jets).to_numpy()
     jet_event = np.repeat(np.arange(n_events), n_jets_event)
     jet_offset = np.concatenate([[0], np.cumsum(n_jets_event)])
