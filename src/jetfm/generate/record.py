@@ -56,8 +56,9 @@ class ChargeTable:
         return charges[inverse]
 
 
-def batch_to_columns(batch: ak.Array, charge_of: ChargeTable) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Flatten a ``nextBatch`` result, keep the hadron-level record.
+def batch_to_columns(batch: ak.Array, charge_of: ChargeTable,
+                     full_record: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Flatten a ``nextBatch`` result; keep the hadron-level record, or all of it.
 
     Returns per-event particle counts and flat numpy columns of :data:`PARTICLE_FIELDS`.
     """
@@ -65,7 +66,7 @@ def batch_to_columns(batch: ak.Array, charge_of: ChargeTable) -> tuple[np.ndarra
     counts = ak.num(prt).to_numpy()
     flat = ak.flatten(prt)
     status = ak.to_numpy(flat.status)
-    keep = hadron_level_mask(status)
+    keep = np.ones(len(status), dtype=bool) if full_record else hadron_level_mask(status)
     vprod = flat.vProd
     pdg = ak.to_numpy(flat.id)
     columns = {

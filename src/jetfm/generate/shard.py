@@ -57,7 +57,7 @@ def generate_shard(params: dict[str, Any], out: str | Path, n_events: int | None
             batch = pythia.nextBatch(min(_BATCH, n_events - writer.n_events))
             if len(batch) == 0:
                 raise RuntimeError("Pythia produced no events in a whole batch; check the settings")
-            counts, columns = batch_to_columns(batch, charge_of)
+            counts, columns = batch_to_columns(batch, charge_of, gen["record"] == "full")
             writer.extend(counts, columns)
             bar.update(len(counts))
     bar.close()
