@@ -26,8 +26,10 @@ include: "workflow/rules/tokenize.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/downstream.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/validate.smk"
 
 
 rule all:
     input:
         "results/btag_vertex_ari.json",
+        "results/validation/btag.json",

@@ -13,7 +13,7 @@ def test_every_stage_has_help() -> None:
     proc = subprocess.run([sys.executable, "-m", "jetfm.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
     for command in ("generate", "jets", "tokenize", "pretrain", "vertexing", "vertex-baselines",
-                    "aggregate", "summary", "check-config"):
+                    "aggregate", "summary", "check-config", "validate", "config-docs"):
         assert command in proc.stdout
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.workflow
 TARGET = "results/btag_vertex_ari.json"
+VALIDATION = "results/validation/btag.json"
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -40,7 +42,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for item in ("Snakefile", "config.yaml", "config", "workflow"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
-    _snakemake(work, TARGET, "--configfile", "config/tiny.yaml")
+    _snakemake(work, TARGET, VALIDATION, "--configfile", "config/tiny.yaml")
     return work
 
 
@@ -57,6 +59,12 @@ def test_result_file(workdir: Path) -> None:
     assert rows[("baseline-one-vertex", "baseline")]["bins"]["0"] == 1.0
     assert rows[("baseline-own-vertex", "baseline")]["bins"]["0"] == 0.0
     assert (workdir / "models/backbones/mpm-kmeans.metrics.csv").exists()
+
+
+def test_validation_target(workdir: Path) -> None:
+    validation = json.loads((workdir / VALIDATION).read_text())
+    assert set(validation["flavours"]) <= {"light", "c", "b"} and validation["n_jets"] > 0
+    assert all((workdir / "results/validation" / name).exists() for name in validation["figures"])
 
 
 def test_nothing_to_do_on_a_second_run(workdir: Path) -> None:

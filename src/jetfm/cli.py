@@ -108,6 +108,20 @@ def cmd_summary(args: argparse.Namespace) -> None:
         print(format_summary(read_result(path)))
 
 
+def cmd_validate(args: argparse.Namespace) -> None:
+    from jetfm.report.validation import validate_btag
+
+    result = validate_btag(args.jets, args.events, args.out)
+    for name, f in result["flavours"].items():
+        print(f"{name:>5} jets: fraction {f['fraction']:.3f}, "
+              f"median d0/σ {f['d0_significance_median']:+.2f}, "
+              f"with a secondary vertex {f['fraction_with_secondary_vertex']:.3f}")
+    for pdg, c in result["b_hadron_ctau"].items():
+        if c["n"]:
+            print(f"cτ(|id| {pdg}) = {c['mean_mm']:.3f} mm from {c['n']} decays (PDG {c['expected_mm']} mm)")
+    print(f"figures: {', '.join(result['figures'])}")
+
+
 def cmd_check_config(args: argparse.Namespace) -> None:
     import yaml
 
@@ -186,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("runs", nargs="+", help="per-run result files")
+
+    p = add("validate", cmd_validate, "Physics validation of the btag sample: numbers and plots.")
+    p.add_argument("--jets", required=True, help="jet Parquet file (e.g. the test split)")
+    p.add_argument("--events", required=True, help="one ROOT event file (b-hadron lifetimes, Δ++, pz)")
+    p.add_argument("--out", required=True, help="validation JSON; figures are written beside it")
 
     p = add("summary", cmd_summary, "Print the headline table of result files.")
     p.add_argument("results", nargs="+")

@@ -1,0 +1,20 @@
+def validation_event_file(wildcards):
+    shards = shard_names(config)
+    bb = [s for s in shards if s.startswith("bb-")]  # b-hadron lifetimes need b events
+    return f"data/events/btag/{(bb or shards)[0]}.root"
+
+
+rule validate:
+    """Physics validation of the btag sample: results/validation/btag.json and figures."""
+    input:
+        jets="data/jets/btag/test.parquet",
+        events=validation_event_file,
+    output:
+        "results/validation/btag.json",
+    log:
+        "logs/validate/btag.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "jetfm validate --jets {input.jets} --events {input.events} --out {output} 2>&1 | tee {log}"
