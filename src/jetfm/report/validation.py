@@ -8,6 +8,7 @@ file), so the check also works on samples made elsewhere.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,29 +30,41 @@ CTAU_B_MM = {"511": 0.455, "521": 0.491}
 DELTA_PP_MASS_GEV = 1.232
 
 
-def _per_flavour(table: JetTable) -> dict[str, dict[str, float]]:
-    counts = np.diff(table.offsets)
-    label_of_track = np.repeat(table.jets["label"], counts)
-    significance = table.tracks["d0"] / table.tracks["d0_err"]
-    widest = int(counts.max(initial=1))
-    vertex = np.full((table.n_jets, widest), -1)
-    jet = np.repeat(np.arange(table.n_jets), counts)
-    vertex[jet, np.arange(len(jet)) - table.offsets[:-1][jet]] = table.tracks["vertex"]
-    n_sv = n_secondary_vertices(vertex, vertex >= 0)
+@dataclass(frozen=True)
+class _JetStats:
+    """Per-jet and per-track quantities shared by the numbers and the figures."""
+
+    label: np.ndarray  # per jet
+    n_tracks: np.ndarray  # per jet
+    n_sv: np.ndarray  # per jet: true secondary vertices with a track
+    track_label: np.ndarray  # per track: its jet's flavour
+    significance: np.ndarray  # per track: lifetime-signed d0 / sigma(d0)
+
+    @classmethod
+    def of(cls, table: JetTable) -> _JetStats:
+        counts = np.diff(table.offsets)
+        jet = np.repeat(np.arange(table.n_jets), counts)
+        vertex = np.full((table.n_jets, int(counts.max(initial=1))), -1)
+        vertex[jet, np.arange(len(jet)) - table.offsets[:-1][jet]] = table.tracks["vertex"]
+        return cls(table.jets["label"], counts, n_secondary_vertices(vertex, vertex >= 0),
+                   table.jets["label"][jet], table.tracks["d0"] / table.tracks["d0_err"])
+
+
+def _per_flavour(stats: _JetStats) -> dict[str, dict[str, float]]:
     out = {}
     for label, name in FLAVOURS.items():
-        jets = table.jets["label"] == label
-        tracks = label_of_track == label
+        jets = stats.label == label
+        tracks = stats.track_label == label
         if not jets.any():
             continue
         out[name] = {
             "fraction": float(jets.mean()),
             "n_jets": int(jets.sum()),
-            "tracks_per_jet_mean": float(counts[jets].mean()),
-            "d0_significance_median": float(np.median(significance[tracks])),
-            "d0_significance_fraction_above_3": float((significance[tracks] > 3).mean()),
-            "secondary_vertices_mean": float(n_sv[jets].mean()),
-            "fraction_with_secondary_vertex": float((n_sv[jets] > 0).mean()),
+            "tracks_per_jet_mean": float(stats.n_tracks[jets].mean()),
+            "d0_significance_median": float(np.median(stats.significance[tracks])),
+            "d0_significance_fraction_above_3": float((stats.significance[tracks] > 3).mean()),
+            "secondary_vertices_mean": float(stats.n_sv[jets].mean()),
+            "fraction_with_secondary_vertex": float((stats.n_sv[jets] > 0).mean()),
         }
     return out
 
@@ -88,14 +101,11 @@ def _event_checks(event_file: str | Path) -> tuple[dict[str, Any], dict[str, np.
     return checks, samples
 
 
-def _plots(table: JetTable, samples: dict[str, np.ndarray], out_dir: Path) -> list[str]:
+def _plots(stats: _JetStats, samples: dict[str, np.ndarray], out_dir: Path) -> list[str]:
     import matplotlib.pyplot as plt
     import mplhep
 
     mplhep.style.use("ROOT")
-    counts = np.diff(table.offsets)
-    label_of_track = np.repeat(table.jets["label"], counts)
-    significance = table.tracks["d0"] / table.tracks["d0_err"]
     written = []
 
     def save(fig: Any, name: str) -> None:
@@ -105,41 +115,25 @@ def _plots(table: JetTable, samples: dict[str, np.ndarray], out_dir: Path) -> li
         plt.close(fig)
         written.append(path.name)
 
-    fig, ax = plt.subplots()
-    for label, name in FLAVOURS.items():
-        sel = label_of_track == label
-        if sel.any():
-            ax.hist(np.clip(significance[sel], -20, 40), bins=np.linspace(-20, 40, 61), density=True,
-                    histtype="step", label=f"{name} jets")
-    ax.axvline(0, color="grey", ls=":")
-    ax.set(yscale="log", xlabel="track d0 / σ(d0), lifetime-signed (edge bins: overflow)",
-           ylabel="tracks (normalised)")
-    ax.legend()
-    save(fig, "d0_significance_by_flavour")
+    def per_flavour(values: np.ndarray, labels: np.ndarray, bins: np.ndarray, name: str, **axes: Any) -> None:
+        fig, ax = plt.subplots()
+        for label, flavour in FLAVOURS.items():
+            sel = labels == label
+            if sel.any():
+                ax.hist(values[sel], bins=bins, density=True, histtype="step", label=f"{flavour} jets")
+        ax.set(**axes)
+        ax.legend()
+        save(fig, name)
 
-    fig, ax = plt.subplots()
-    widest = int(counts.max(initial=1))
-    for label, name in FLAVOURS.items():
-        sel = table.jets["label"] == label
-        if sel.any():
-            ax.hist(counts[sel], bins=np.arange(0.5, widest + 1.5), density=True, histtype="step",
-                    label=f"{name} jets")
-    ax.set(xlabel="tracks per jet", ylabel="jets (normalised)")
-    ax.legend()
-    save(fig, "track_multiplicity_by_flavour")
-
-    fig, ax = plt.subplots()
-    vertex = np.full((table.n_jets, widest), -1)
-    jet = np.repeat(np.arange(table.n_jets), counts)
-    vertex[jet, np.arange(len(jet)) - table.offsets[:-1][jet]] = table.tracks["vertex"]
-    n_sv = n_secondary_vertices(vertex, vertex >= 0)
-    for label, name in FLAVOURS.items():
-        sel = table.jets["label"] == label
-        if sel.any():
-            ax.hist(n_sv[sel], bins=np.arange(-0.5, 6.5), density=True, histtype="step", label=f"{name} jets")
-    ax.set(xlabel="true secondary vertices with a track", ylabel="jets (normalised)")
-    ax.legend()
-    save(fig, "secondary_vertices_by_flavour")
+    per_flavour(np.clip(stats.significance, -20, 40), stats.track_label, np.linspace(-20, 40, 61),
+                "d0_significance_by_flavour", yscale="log",
+                xlabel="track d0 / σ(d0), lifetime-signed (edge bins: overflow)",
+                ylabel="tracks (normalised)")
+    widest = int(stats.n_tracks.max(initial=1))
+    per_flavour(stats.n_tracks, stats.label, np.arange(0.5, widest + 1.5), "track_multiplicity_by_flavour",
+                xlabel="tracks per jet", ylabel="jets (normalised)")
+    per_flavour(stats.n_sv, stats.label, np.arange(-0.5, 6.5), "secondary_vertices_by_flavour",
+                xlabel="true secondary vertices with a track", ylabel="jets (normalised)")
 
     fig, ax = plt.subplots()
     for pdg in CTAU_B_MM:
@@ -171,18 +165,19 @@ def validate_btag(jet_file: str | Path, event_file: str | Path, out: str | Path)
     """Write the validation JSON ``out`` and its figures beside it; return the numbers."""
     out = Path(out)
     table = read_jet_table(jet_file)
+    stats = _JetStats.of(table)
     checks, samples = _event_checks(event_file)
     result = {
         "sample": "btag",
         "jet_file": Path(jet_file).name,
         "n_jets": table.n_jets,
-        "flavours": _per_flavour(table),
+        "flavours": _per_flavour(stats),
         **checks,
         "provenance": provenance("validate", {"jet_file": Path(jet_file).name,
                                               "event_file": Path(event_file).name}),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    result["figures"] = _plots(table, samples, out.parent)
+    result["figures"] = _plots(stats, samples, out.parent)
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result
