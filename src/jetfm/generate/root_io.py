@@ -6,7 +6,7 @@ import contextlib
 import datetime
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +115,15 @@ def _open(path: str | Path) -> Iterator[Any]:
         yield handle
 
 
-def read_events(path: str | Path) -> ak.Array:
-    """All events of one file as an awkward array with fields event, size, particles."""
+def read_events(path: str | Path, fields: Sequence[str] | None = None) -> ak.Array:
+    """All events of one file as an awkward array with fields event, size, particles.
+
+    ``fields`` limits the particle branches read (default: all of them).
+    """
+    fields = list(PARTICLE_FIELDS) if fields is None else list(fields)
+    unknown = sorted(set(fields) - set(PARTICLE_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown particle fields {unknown}; known: {list(PARTICLE_FIELDS)}")
     with _open(path) as handle:
         if TREE not in handle:
             raise EventFileError(f"{path}: no TTree '{TREE}' (keys: {handle.keys()})")
@@ -125,9 +132,9 @@ def read_events(path: str | Path) -> ak.Array:
         if missing:
             raise EventFileError(f"{path}: TTree '{TREE}' lacks branches {missing}")
         try:
-            arrays = tree.arrays(["event", "size", *PARTICLE_FIELDS], library="ak")
+            arrays = tree.arrays(["event", "size", *fields], library="ak")
         except Exception as exc:
             raise EventFileError(f"{path}: TTree '{TREE}' is truncated or corrupt ({exc})") from exc
-    particles = ak.zip({name: arrays[name] for name in PARTICLE_FIELDS})
+    particles = ak.zip({name: arrays[name] for name in fields})
     return ak.zip({"event": arrays["event"], "size": arrays["size"], "particles": particles},
                   depth_limit=1)

@@ -22,6 +22,8 @@ from jetfm.provenance import provenance
 vector.register_awkward()
 
 SPLITS = ("train", "val", "test")
+# The particle branches the jets stage reads (m, mother2 and t are not needed).
+JETS_STAGE_FIELDS = ("no", "id", "status", "mother1", "px", "py", "pz", "e", "charge", "x", "y", "z")
 
 
 def _file_seed(base: int, path: Path) -> int:
@@ -177,7 +179,7 @@ def build_jet_sets(event_files: Sequence[str | Path], params: dict[str, Any],
         raise ValueError("no event files given")
     parts: dict[str, list[JetTable]] = {s: [] for s in SPLITS}
     for path in tqdm([Path(p) for p in event_files], desc="jets", unit="file", disable=not progress):
-        events = read_events(path)
+        events = read_events(path, JETS_STAGE_FIELDS)
         seed = _file_seed(det["seed"], path)
         table = jets_from_events(events, jets_cfg, det, np.random.default_rng(seed))
         table = table.with_source(path.stem)

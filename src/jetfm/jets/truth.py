@@ -114,10 +114,11 @@ def weakly_decaying(
 def weak_heavy_hadron_rows(pdg_id: np.ndarray, event: np.ndarray, no: np.ndarray,
                            mother1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boolean masks over the record: weakly decaying b hadrons, and c hadrons."""
+    hadrons = np.flatnonzero(np.abs(pdg_id) > 100)  # digit tests on the hadrons only: cheaper
     masks = []
     for selector in (is_b_hadron, is_c_hadron):
         mask = np.zeros(len(pdg_id), dtype=bool)
-        mask[weakly_decaying(np.flatnonzero(selector(pdg_id)), event, no, mother1)] = True
+        mask[weakly_decaying(hadrons[selector(pdg_id[hadrons])], event, no, mother1)] = True
         masks.append(mask)
     return masks[0], masks[1]
 
