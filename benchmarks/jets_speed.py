@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import awkward as ak
+import numpy as np
 
 from jetfm.config import stage_params, validate_config
-from jetfm.generate.root_io import read_events
+from jetfm.generate.root_io import flat_particles, read_events
 from jetfm.jets import build_jet_sets
 from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask
 
@@ -34,9 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     cfg = validate_config({})
     jets = cfg["jets"]
-    particles = read_events(args.events).particles
-    flat = {f: ak.to_numpy(ak.flatten(particles[f])) for f in ("px", "py", "pz", "e", "status", "id")}
-    counts = ak.to_numpy(ak.num(particles))
+    flat, event = flat_particles(read_events(args.events, ("px", "py", "pz", "e", "status", "id")))
+    counts = np.bincount(event)
     visible = clustering_input(flat, counts, visible_mask(flat["status"], flat["id"]))
     n = len(counts)
     bare, full = [], []

@@ -70,8 +70,7 @@ def pad_jets(table: JetTable, max_tracks: int | None = None) -> PaddedJets:
     width = int(counts.max(initial=1)) if max_tracks is None else max_tracks
     if counts.max(initial=0) > width:
         raise ValueError(f"jets have up to {counts.max()} constituents, more than {width}")
-    jet = np.repeat(np.arange(table.n_jets), counts)
-    slot = np.arange(len(jet)) - table.offsets[:-1][jet]
+    jet, slot = table.track_slots()
 
     def scatter(values: np.ndarray, fill: float, dtype: type) -> np.ndarray:
         out = np.full((table.n_jets, width, *values.shape[1:]), fill, dtype=dtype)

@@ -115,6 +115,13 @@ def _open(path: str | Path) -> Iterator[Any]:
         yield handle
 
 
+def flat_particles(events: ak.Array) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The particle table of ``events`` as flat numpy columns, and each row's event index."""
+    particles = events.particles
+    flat = {f: ak.to_numpy(ak.flatten(particles[f])) for f in particles.fields}
+    return flat, np.repeat(np.arange(len(events)), ak.to_numpy(ak.num(particles)))
+
+
 def read_events(path: str | Path, fields: Sequence[str] | None = None) -> ak.Array:
     """All events of one file as an awkward array with fields event, size, particles.
 

@@ -13,7 +13,7 @@ import vector
 from tqdm import tqdm
 
 from jetfm.detector import impact_parameters, measure_tracks
-from jetfm.generate.root_io import read_events
+from jetfm.generate.root_io import flat_particles, read_events
 from jetfm.jets import truth
 from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask
 from jetfm.jets.parquet_io import JetTable, write_jet_table
@@ -37,11 +37,9 @@ def _wrap(dphi: np.ndarray) -> np.ndarray:
 def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, Any],
                      rng: np.random.Generator) -> JetTable:
     """Cluster, measure tracks, associate them to jets and label everything, for one file."""
-    particles = events.particles
     n_events = len(events)
-    counts = ak.num(particles).to_numpy()
-    flat = {f: ak.to_numpy(ak.flatten(particles[f])) for f in particles.fields}
-    event_of = np.repeat(np.arange(n_events), counts)
+    flat, event_of = flat_particles(events)
+    counts = np.bincount(event_of, minlength=n_events)
     index = truth.RecordIndex(event_of, flat["no"])
 
     visible = clustering_input(flat, counts, visible_mask(flat["status"], flat["id"]))

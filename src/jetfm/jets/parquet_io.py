@@ -72,6 +72,11 @@ class JetTable:
             offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         )
 
+    def track_slots(self) -> tuple[np.ndarray, np.ndarray]:
+        """For every track: its jet's index and its position (0 = leading) within the jet."""
+        jet = np.repeat(np.arange(self.n_jets), np.diff(self.offsets))
+        return jet, np.arange(len(jet)) - self.offsets[:-1][jet]
+
     def with_source(self, name: str) -> JetTable:
         return JetTable(self.jets, np.full(self.n_jets, name, dtype=object), self.tracks, self.offsets)
 

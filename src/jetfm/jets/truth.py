@@ -45,22 +45,25 @@ def pid_class(pdg_id: np.ndarray, charge: np.ndarray) -> np.ndarray:
     return out
 
 
+def record_key(event: np.ndarray, no: np.ndarray) -> np.ndarray:
+    """One int64 per (event, Pythia index): orders like (event, no), unique per particle."""
+    return event.astype(np.int64) * np.int64(1 << 24) + no.astype(np.int64)  # 2^24 > any record
+
+
 class RecordIndex:
     """Finds a particle's row from (event, Pythia index ``no``) by binary search.
 
     Rows are ordered by event, then by ``no``, so the combined key is sorted.
     """
 
-    _STRIDE = np.int64(1 << 24)  # larger than any Pythia record
-
     def __init__(self, event: np.ndarray, no: np.ndarray) -> None:
-        self._keys = event.astype(np.int64) * self._STRIDE + no.astype(np.int64)
+        self._keys = record_key(event, no)
         if len(self._keys) > 1 and np.any(np.diff(self._keys) <= 0):
             raise ValueError("particle table is not ordered by (event, no)")
 
     def rows(self, event: np.ndarray, no: np.ndarray) -> np.ndarray:
         """Row of each (event, no), or -1 where that particle is not stored."""
-        query = event.astype(np.int64) * self._STRIDE + no.astype(np.int64)
+        query = record_key(event, no)
         pos = np.clip(np.searchsorted(self._keys, query), 0, max(len(self._keys) - 1, 0))
         found = (len(self._keys) > 0) & (self._keys[pos] == query) & (no >= 0)
         return np.where(found, pos, -1)
@@ -105,9 +108,8 @@ def weakly_decaying(
     """Of the ``candidates`` rows (e.g. all b hadrons), those with no candidate daughter:
     the last hadron of the chain (B0 rather than B*0), whose decay makes the displaced
     vertex."""
-    stride = np.int64(1 << 24)
-    own = event[candidates].astype(np.int64) * stride + no[candidates]
-    parents = event[candidates].astype(np.int64) * stride + mother1[candidates]
+    own = record_key(event[candidates], no[candidates])
+    parents = record_key(event[candidates], mother1[candidates])
     return candidates[~np.isin(own, parents)]
 
 
@@ -161,11 +163,10 @@ def proper_decay_lengths(rows: np.ndarray, event: np.ndarray, no: np.ndarray, mo
     """cτ = L·m/p of the particles at ``rows``, L from their production point to the
     production point of their first stored daughter (the decay vertex); NaN where no
     daughter is stored. position, momentum: [n, 3] over the whole record."""
-    stride = np.int64(1 << 24)
-    parent_key = event.astype(np.int64) * stride + mother1
+    parent_key = record_key(event, mother1)
     order = np.argsort(parent_key, kind="stable")
     sorted_keys = parent_key[order]
-    query = event[rows].astype(np.int64) * stride + no[rows]
+    query = record_key(event[rows], no[rows])
     pos = np.searchsorted(sorted_keys, query)
     found = (pos < len(sorted_keys)) & (sorted_keys[np.minimum(pos, len(sorted_keys) - 1)] == query)
     daughter = order[np.minimum(pos, len(order) - 1)]

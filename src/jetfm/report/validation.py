@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import matplotlib
 import numpy as np
 
 from jetfm.downstream.metrics import n_secondary_vertices
-from jetfm.generate.root_io import read_events
+from jetfm.generate.root_io import flat_particles, read_events
 from jetfm.jets import read_jet_table, truth
 from jetfm.jets.parquet_io import JetTable
 from jetfm.provenance import atomic_output, provenance
@@ -43,9 +42,9 @@ class _JetStats:
     @classmethod
     def of(cls, table: JetTable) -> _JetStats:
         counts = np.diff(table.offsets)
-        jet = np.repeat(np.arange(table.n_jets), counts)
+        jet, slot = table.track_slots()
         vertex = np.full((table.n_jets, int(counts.max(initial=1))), -1)
-        vertex[jet, np.arange(len(jet)) - table.offsets[:-1][jet]] = table.tracks["vertex"]
+        vertex[jet, slot] = table.tracks["vertex"]
         return cls(table.jets["label"], counts, n_secondary_vertices(vertex, vertex >= 0),
                    table.jets["label"][jet], table.tracks["d0"] / table.tracks["d0_err"])
 
@@ -71,9 +70,7 @@ def _per_flavour(stats: _JetStats) -> dict[str, dict[str, float]]:
 
 def _event_checks(event_file: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     events = read_events(event_file)
-    p = events.particles
-    flat = {f: ak.to_numpy(ak.flatten(p[f])) for f in p.fields}
-    event = np.repeat(np.arange(len(events)), ak.to_numpy(events["size"]))
+    flat, event = flat_particles(events)
     ctau = {}
     samples = {}
     position = np.stack([flat["x"], flat["y"], flat["z"]], axis=1).astype(np.float64)
