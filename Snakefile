@@ -1,5 +1,6 @@
 # jetfm: Pythia8 → ROOT → jets (Parquet) → tokenizer → pre-training → benchmarks.
 # Usage: snakemake --cores 8 results/btag_vertex_ari.json   (see README.md)
+import glob
 import json
 import sys
 
@@ -33,3 +34,4 @@ rule all:
     input:
         "results/btag_vertex_ari.json",
         "results/validation/btag.json",
+        "results/validation/boosted.json",

@@ -1,6 +1,6 @@
 """Generation throughput: the full generate stage vs a bare `pythia.next()` loop.
 
-    python benchmarks/generation_speed.py [--events 1000] [--process bb]
+    python benchmarks/generation_speed.py [--events 1000] [--sample btag] [--process bb]
 
 Both use identical Pythia settings and seed, measured in one run on one machine, in
 interleaved rounds: events/s are medians over rounds, the ratio is the median of the
@@ -52,12 +52,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions; medians reported")
-    parser.add_argument("--process", default="bb")
+    parser.add_argument("--sample", default="btag", choices=["btag", "boosted"])
+    parser.add_argument("--process", default="bb", help="a process of the sample's catalogue")
     args = parser.parse_args()
     cfg = validate_config({})
-    params = stage_params(cfg, "generate", shard=f"{args.process}-000")
+    params = stage_params(cfg, "generate", sample=args.sample, shard=f"{args.process}-000")
     seed = shard_seed(cfg["generate"]["seed"], args.process, 0)
-    settings = pythia_settings(params["generate"], args.process, seed)
+    settings = pythia_settings(params["generate"], args.sample, args.process, 0, seed)
     bare, full = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):  # interleaved, so drifts of a shared machine hit both
@@ -66,7 +67,8 @@ def main() -> None:
     bare_rate, full_rate = 1 / statistics.median(bare), 1 / statistics.median(full)
     rounds = [b / f for b, f in zip(bare, full, strict=True)]
     print(json.dumps({"benchmark": "generation_speed", "machine": platform.processor() or platform.machine(),
-                      "process": args.process, "events": args.events, "rounds": args.rounds,
+                      "sample": args.sample, "process": args.process, "events": args.events,
+                      "rounds": args.rounds,
                       "bare_next_events_per_s": round(bare_rate, 1),
                       "full_stage_events_per_s": round(full_rate, 1),
                       # paired per round, so a slow spell of the machine cancels

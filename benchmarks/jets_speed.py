@@ -33,7 +33,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     cfg = validate_config({})
-    jets = cfg["jets"]
+    jets = cfg["samples"]["btag"]["jets"]
+    params = stage_params(cfg, "jets", sample="btag")
     flat, event = flat_particles(read_events(args.events, ("px", "py", "pz", "e", "status", "id")))
     counts = np.bincount(event)
     visible = clustering_input(flat, counts, visible_mask(flat["status"], flat["id"]))
@@ -41,13 +42,13 @@ def main() -> None:
     bare, full = [], []
     with tempfile.TemporaryDirectory() as tmp:
         outs = {s: Path(tmp) / f"{s}.parquet" for s in ("train", "val", "test")}
-        build_jet_sets([args.events], stage_params(cfg, "jets"), outs, progress=False)  # warm-up
+        build_jet_sets([args.events], params, outs, progress=False)  # warm-up
         for _ in range(args.rounds):
             start = time.perf_counter()
             cluster_antikt(visible, jets["radius"], jets["pt_min_gev"], jets["abs_eta_max"])
             bare.append(time.perf_counter() - start)
             start = time.perf_counter()
-            build_jet_sets([args.events], stage_params(cfg, "jets"), outs, progress=False)
+            build_jet_sets([args.events], params, outs, progress=False)
             full.append(time.perf_counter() - start)
     rounds = [b / f for b, f in zip(bare, full, strict=True)]
     print(json.dumps({"benchmark": "jets_speed", "machine": platform.processor() or platform.machine(),

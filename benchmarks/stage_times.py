@@ -20,10 +20,11 @@ from pathlib import Path
 
 def stage_times(root: Path) -> dict[str, dict[str, float]]:
     stages: dict[str, dict[str, float]] = {}
-    for path in sorted(root.glob("*/*.tsv")):
+    for path in sorted(root.rglob("*.tsv")):  # {rule}/{job}.tsv or {rule}/{sample}/{job}.tsv
         with open(path) as handle:
             row = next(csv.DictReader(handle, delimiter="\t"))
-        s = stages.setdefault(path.parent.name, {"jobs": 0, "sum_s": 0.0, "max_s": 0.0, "max_rss_mb": 0.0})
+        rule = path.relative_to(root).parts[0]
+        s = stages.setdefault(rule, {"jobs": 0, "sum_s": 0.0, "max_s": 0.0, "max_rss_mb": 0.0})
         seconds = float(row["s"])
         s["jobs"] += 1
         s["sum_s"] = round(s["sum_s"] + seconds, 1)

@@ -33,7 +33,7 @@ def event_files(tmp_path_factory: pytest.TempPathFactory, small_config: dict) ->
     files = {}
     for shard in ("bb-000", "light-000"):
         path = out / f"{shard}.root"
-        generate_shard(stage_params(small_config, "generate", shard=shard), path, n_events=200,
+        generate_shard(stage_params(small_config, "generate", sample="btag", shard=shard), path, n_events=200,
                        progress=False)
         files[shard] = path
     return files
@@ -46,5 +46,6 @@ def jet_files(tmp_path_factory: pytest.TempPathFactory, small_config: dict,
 
     out = tmp_path_factory.mktemp("jets")
     paths = {s: out / f"{s}.parquet" for s in ("train", "val", "test")}
-    build_jet_sets(list(event_files.values()), stage_params(small_config, "jets"), paths, progress=False)
+    build_jet_sets(list(event_files.values()), stage_params(small_config, "jets", sample="btag"), paths,
+                   progress=False)
     return paths

@@ -8,8 +8,10 @@ from tests.conftest import REPO
 
 def test_defaults_are_filled() -> None:
     cfg = validate_config({})
-    assert cfg["jets"]["radius"] == 0.4
-    assert cfg["jets"]["max_tracks"] == 15
+    assert cfg["samples"]["btag"]["jets"]["radius"] == 0.4
+    assert cfg["samples"]["btag"]["jets"]["max_tracks"] == 15
+    assert cfg["samples"]["boosted"]["jets"]["radius"] == 0.8
+    assert cfg["detector"]["tracking"]["track_pt_min_gev"] == 1.0
     assert cfg["backbones"]["mpm-kmeans"]["mask_fraction"] == 0.4
     assert cfg["backbones"]["mpm-kmeans"]["encoder"]["registers"] == 4
     assert cfg["downstream"]["vertexing"]["modes"] == ["scratch", "fixed", "finetune"]
@@ -18,7 +20,8 @@ def test_defaults_are_filled() -> None:
 @pytest.mark.parametrize("name", ["config.yaml", "config/tiny.yaml"])
 def test_shipped_configs_are_valid(name: str) -> None:
     cfg = load_config(REPO / name)
-    assert sum(cfg["generate"]["shards"].values()) > 0
+    for sample in ("btag", "boosted"):
+        assert shard_names(cfg, sample)
 
 
 def test_unknown_key_is_named_with_a_suggestion() -> None:
@@ -32,8 +35,8 @@ def test_unknown_top_level_key() -> None:
 
 
 def test_negative_event_count_is_rejected() -> None:
-    with pytest.raises(ConfigError, match=r"generate\.events_per_shard"):
-        validate_config({"generate": {"events_per_shard": -5}})
+    with pytest.raises(ConfigError, match=r"samples\.boosted\.generate\.events_per_shard"):
+        validate_config({"samples": {"boosted": {"generate": {"events_per_shard": -5}}}})
 
 
 def test_wrong_type_names_the_key() -> None:
@@ -42,8 +45,23 @@ def test_wrong_type_names_the_key() -> None:
 
 
 def test_split_fractions_must_sum_to_one() -> None:
-    with pytest.raises(ConfigError, match=r"jets\.split"):
-        validate_config({"jets": {"split": {"train": 0.5, "val": 0.1, "test": 0.1}}})
+    with pytest.raises(ConfigError, match=r"samples\.btag\.jets\.split"):
+        validate_config({"samples": {"btag": {"jets": {"split": {"train": 0.5, "val": 0.1, "test": 0.1}}}}})
+
+
+def test_sample_sources_and_windows_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"samples\.boosted\.path"):
+        validate_config({"samples": {"boosted": {"source": "jetclass-root"}}})
+    with pytest.raises(ConfigError, match=r"samples\.btag\.source"):
+        validate_config({"samples": {"btag": {"source": "jetclass-root", "path": "x/*.root"}}})
+    with pytest.raises(ConfigError, match=r"samples\.boosted\.generate\.pthat_max_gev"):
+        validate_config({"samples": {"boosted": {"generate": {"pthat_min_gev": 500, "pthat_max_gev": 400}}}})
+    with pytest.raises(ConfigError, match=r"samples\.boosted\.jets\.fractions"):
+        validate_config({"samples": {"boosted": {"jets": {"fractions": {"hbbb": 1.0}}}}})
+    cfg = validate_config({"samples": {"boosted": {"source": "jetclass-root", "path": "jc/*.root"}}})
+    assert shard_names(cfg, "boosted") == []
+    assert stage_params(cfg, "jets", sample="boosted")["path"] == "jc/*.root"
+    assert "detector" not in stage_params(cfg, "jets", sample="boosted")
 
 
 def test_heads_must_divide_dim() -> None:
@@ -57,21 +75,35 @@ def test_downstream_backbone_must_exist() -> None:
 
 
 def test_shard_names_follow_the_config() -> None:
-    cfg = validate_config({"generate": {"shards": {"bb": 2, "cc": 0, "light": 1}}})
-    assert shard_names(cfg) == ["bb-000", "bb-001", "light-000"]
+    cfg = validate_config({"samples": {"btag": {"generate": {"shards": {"bb": 2, "cc": 0, "light": 1}}},
+                                       "boosted": {"generate": {"shards": {"qcd": 2, "tbqq": 1}}}}})
+    assert shard_names(cfg, "btag") == ["bb-000", "bb-001", "light-000"]
+    assert shard_names(cfg, "boosted") == ["qcd-000", "qcd-001", "hbb-000", "hcc-000", "hgg-000",
+                                           "h4q-000", "hqql-000", "zqq-000", "wqq-000", "tbqq-000",
+                                           "tbl-000"]
 
 
 def test_stage_params_isolate_what_each_stage_depends_on() -> None:
     base = validate_config({})
     changed = validate_config({"pretrain": {"lr": 1e-3}})
-    for stage, kw in [("generate", {"shard": "bb-000"}), ("jets", {}), ("tokenize", {"tokenizer": "kmeans"}),
+    for stage, kw in [("generate", {"sample": "btag", "shard": "bb-000"}), ("jets", {"sample": "btag"}),
+                      ("jets", {"sample": "boosted"}), ("tokenize", {"tokenizer": "kmeans"}),
                       ("vertexing", {"backbone": "mpm-kmeans", "mode": "scratch", "seed": "0"})]:
         assert stage_params(base, stage, **kw) == stage_params(changed, stage, **kw), stage
     assert stage_params(base, "pretrain", backbone="mpm-kmeans") != \
         stage_params(changed, "pretrain", backbone="mpm-kmeans")
     # Adding shards does not change existing shards' parameters.
-    more = validate_config({"generate": {"shards": {"bb": 5, "cc": 2, "light": 2}}})
-    assert stage_params(base, "generate", shard="bb-001") == stage_params(more, "generate", shard="bb-001")
+    more = validate_config({"samples": {"btag": {"generate": {"shards": {"bb": 5, "cc": 2, "light": 2}}}}})
+    kw = {"sample": "btag", "shard": "bb-001"}
+    assert stage_params(base, "generate", **kw) == stage_params(more, "generate", **kw)
+    # Calorimeter settings re-run the boosted jets only; boosted generation leaves btag alone.
+    calo = validate_config({"detector": {"calorimeter": {"hcal_stochastic": 0.8}}})
+    assert stage_params(base, "jets", sample="btag") == stage_params(calo, "jets", sample="btag")
+    assert stage_params(base, "jets", sample="boosted") != stage_params(calo, "jets", sample="boosted")
+    window = validate_config({"samples": {"boosted": {"generate": {"pthat_min_gev": 600.0}}}})
+    assert stage_params(base, "generate", **kw) == stage_params(window, "generate", **kw)
+    assert stage_params(base, "generate", sample="boosted", shard="hbb-000") != \
+        stage_params(window, "generate", sample="boosted", shard="hbb-000")
 
 
 def test_config_hash_ignores_key_order() -> None:

@@ -6,7 +6,7 @@ import pytest
 from jetfm.config import validate_config
 from jetfm.detector import impact_parameters, ip_resolution, measure_tracks, track_efficiency
 
-DET = validate_config({})["detector"]
+DET = validate_config({})["detector"]["tracking"]
 
 
 def _ip(vertex, momentum, jet):
@@ -63,3 +63,28 @@ def test_measured_impact_parameters_have_unit_pulls() -> None:
     expected = np.hypot(DET["pt_resolution_constant"], DET["pt_resolution_slope_per_gev"] * pt[meas.kept])
     assert np.std(rel / expected) == pytest.approx(1.0, abs=0.02)
     assert meas.pt.min() > DET["track_pt_min_gev"]
+
+
+def test_lifetime_sign_of_geometric_perigee_matches_the_truth_convention() -> None:
+    """A Delphes-style geometric d0 = (x·py − y·px)/pT, converted, equals impact_parameters."""
+    from jetfm.detector import lifetime_sign
+
+    rng = np.random.default_rng(3)
+    n = 500
+    jet_phi, jet_eta = rng.uniform(-np.pi, np.pi, n), rng.uniform(-2, 2, n)
+    # decay vertices ahead of or behind the primary vertex along the jet, tracks near the jet
+    flight = rng.uniform(-3, 3, n)
+    x, y = flight * np.cos(jet_phi), flight * np.sin(jet_phi)
+    z = flight * np.sinh(jet_eta)
+    phi = jet_phi + rng.normal(0, 0.2, n)
+    eta = jet_eta + rng.normal(0, 0.2, n)
+    px, py, pz = np.cos(phi), np.sin(phi), np.sinh(eta)
+    geometric_d0 = x * py - y * px  # pT = 1
+    t_star = -(x * px + y * py)
+    geometric_z0 = z + t_star * pz
+    d0, z0 = lifetime_sign(geometric_d0, geometric_z0, phi - jet_phi, jet_eta)
+    truth_d0, truth_z0 = impact_parameters(x, y, z, px, py, pz, np.cos(jet_phi), np.sin(jet_phi),
+                                           np.sinh(jet_eta))
+    np.testing.assert_allclose(d0, truth_d0, atol=1e-12)
+    np.testing.assert_allclose(z0, truth_z0, atol=1e-12)
+    assert (d0[flight > 0.5] > 0).mean() > 0.95  # ahead of the PV: positive

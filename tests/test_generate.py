@@ -52,12 +52,12 @@ def test_b_hadrons_have_the_right_lifetime(event_files: dict[str, Path]) -> None
 
 
 def test_same_seed_same_bytes_and_shards_differ(tmp_path: Path, small_config: dict) -> None:
-    params = stage_params(small_config, "generate", shard="cc-000")
+    params = stage_params(small_config, "generate", sample="btag", shard="cc-000")
     a, b = tmp_path / "a.root", tmp_path / "b.root"
     generate_shard(params, a, n_events=20, progress=False)
     generate_shard(params, b, n_events=20, progress=False)
     assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
-    other = stage_params(small_config, "generate", shard="cc-001")
+    other = stage_params(small_config, "generate", sample="btag", shard="cc-001")
     assert shard_seed(5, "cc", 0) != shard_seed(5, "cc", 1)
     generate_shard(other, c := tmp_path / "c.root", n_events=20, progress=False)
     assert a.read_bytes() != c.read_bytes()
@@ -65,13 +65,13 @@ def test_same_seed_same_bytes_and_shards_differ(tmp_path: Path, small_config: di
 
 
 def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path: Path, small_config: dict) -> None:
-    params = stage_params(small_config, "generate", shard="bb-000")
+    params = stage_params(small_config, "generate", sample="btag", shard="bb-000")
     out = tmp_path / "neg.root"
     with pytest.raises(ValueError, match="must be positive"):
         generate_shard(params, out, n_events=-5, progress=False)
     assert not out.exists()
     with pytest.raises(ValueError, match="unknown process"):
-        pythia_settings(params["generate"], "zz", 1)
+        pythia_settings(params["generate"], "btag", "zz", 0, 1)
     bad = params | {"generate": params["generate"] | {"pythia_settings": ["Beams:eCMM = 3"]}}
     with pytest.raises(ValueError, match="Pythia rejected"):
         generate_shard(bad, out, n_events=5, progress=False)
@@ -92,7 +92,7 @@ def test_full_record_and_the_primers_delta_check(tmp_path: Path, small_config: d
     uproot alone, peaks near 1.232 GeV with a width of order Γ = 0.117 GeV."""
     import awkward as ak
 
-    params = stage_params(small_config, "generate", shard="light-000")
+    params = stage_params(small_config, "generate", sample="btag", shard="light-000")
     params["generate"] = params["generate"] | {"record": "full"}
     full = tmp_path / "full.root"
     generate_shard(params, full, n_events=200, progress=False)

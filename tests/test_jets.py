@@ -69,7 +69,8 @@ def test_same_inputs_same_bytes(tmp_path: Path, small_config: dict, event_files:
     from jetfm.config import stage_params
 
     paths = {s: tmp_path / f"{s}.parquet" for s in ("train", "val", "test")}
-    build_jet_sets(list(event_files.values()), stage_params(small_config, "jets"), paths, progress=False)
+    build_jet_sets(list(event_files.values()), stage_params(small_config, "jets", sample="btag"), paths,
+                   progress=False)
     for split, path in paths.items():
         assert hashlib.sha256(path.read_bytes()).digest() == \
             hashlib.sha256(jet_files[split].read_bytes()).digest()
@@ -81,3 +82,20 @@ def test_missing_and_truncated_parquet(tmp_path: Path, jet_files: dict[str, Path
     cut = truncated_copy(jet_files["train"], tmp_path)
     with pytest.raises(JetFileError):
         read_jet_table(cut)
+
+
+def test_same_event_pairs_and_nearest_within() -> None:
+    from jetfm.jets.pairs import nearest_within, same_event_pairs
+
+    a_event = np.array([2, 0, 2, 1])
+    b_event = np.array([0, 0, 2, 2, 2])
+    ia, ib = same_event_pairs(a_event, b_event, 3)
+    assert list(zip(ia.tolist(), ib.tolist(), strict=True)) == [
+        (0, 2), (0, 3), (0, 4), (1, 0), (1, 1), (2, 2), (2, 3), (2, 4)]
+    b_eta = np.array([0.0, 1.0, 0.0, 0.5, -1.0])
+    b_phi = np.array([0.0, 0.0, 3.1, 0.0, 0.0])
+    a_eta = np.array([0.0, 0.9, 0.45, 0.0])
+    a_phi = np.array([-3.1, 0.0, 0.0, 0.0])  # the first sits across φ = ±π from b 2
+    assert nearest_within(a_event, a_eta, a_phi, b_event, b_eta, b_phi, 3, 0.4).tolist() == [2, 1, 3, -1]
+    with pytest.raises(ValueError, match="grouped by event"):
+        same_event_pairs(a_event, b_event[::-1], 3)

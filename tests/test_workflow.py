@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from jetfm.jets import read_jet_table
+from jetfm.jets.parquet_io import read_metadata
 from jetfm.results import read_result
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.workflow
 TARGET = "results/btag_vertex_ari.json"
 VALIDATION = "results/validation/btag.json"
+BOOSTED_VALIDATION = "results/validation/boosted.json"
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -42,7 +45,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for item in ("Snakefile", "config.yaml", "config", "workflow"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
-    _snakemake(work, TARGET, VALIDATION, "--configfile", "config/tiny.yaml")
+    _snakemake(work, TARGET, VALIDATION, BOOSTED_VALIDATION, "--configfile", "config/tiny.yaml")
     return work
 
 
@@ -65,6 +68,34 @@ def test_validation_target(workdir: Path) -> None:
     validation = json.loads((workdir / VALIDATION).read_text())
     assert set(validation["flavours"]) <= {"light", "c", "b"} and validation["n_jets"] > 0
     assert all((workdir / "results/validation" / name).exists() for name in validation["figures"])
+
+
+def test_boosted_sample_and_its_validation(workdir: Path) -> None:
+    validation = json.loads((workdir / BOOSTED_VALIDATION).read_text())
+    assert len(list(workdir.glob("data/events/boosted/*.root"))) == 10
+    assert validation["n_jets"] > 20
+    populated = [name for name, c in validation["classes"].items() if c["n_jets"]]
+    assert len(populated) >= 8  # 25 events per class: the rarest classes may have no jet
+    assert all((workdir / "results/validation" / name).exists() for name in validation["figures"])
+
+
+def test_public_dataset_source_replaces_generation(workdir: Path) -> None:
+    """source: jetclass-root converts the files its path matches; no Pythia job is planned."""
+    from tests.test_readers import write_jetclass
+
+    data = workdir / "public"
+    data.mkdir(exist_ok=True)
+    write_jetclass(data)
+    config = {"samples": {"boosted": {"source": "jetclass-root", "path": "public/*.root"}}}
+    (workdir / "config/public.yaml").write_text(yaml.safe_dump(config))
+    jets = "data/jets/boosted/train.parquet"
+    dry = _snakemake(workdir, jets, "--configfile", "config/tiny.yaml", "config/public.yaml", "--dry-run",
+                     "--forcerun", "jets")
+    assert _planned_jobs(dry.stdout) == {"jets": 1}
+    _snakemake(workdir, jets, "--configfile", "config/tiny.yaml", "config/public.yaml", "--forcerun", "jets")
+    tables = [read_jet_table(workdir / f"data/jets/boosted/{s}.parquet") for s in ("train", "val", "test")]
+    assert sum(t.n_jets for t in tables) == 3  # the three jets of the test file
+    assert read_metadata(workdir / jets)["config"]["source"] == "jetclass-root"
 
 
 def test_nothing_to_do_on_a_second_run(workdir: Path) -> None:

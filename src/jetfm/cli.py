@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jetfm.config import ConfigError, load_config, stage_params
+from jetfm.config import SAMPLES, ConfigError, load_config, stage_params
 
 
 def _params(args: argparse.Namespace, stage: str, **wildcards: str) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def _progress(args: argparse.Namespace) -> bool:
 def cmd_generate(args: argparse.Namespace) -> None:
     from jetfm.generate import generate_shard
 
-    n = generate_shard(_params(args, "generate", shard=args.shard), args.out,
+    n = generate_shard(_params(args, "generate", sample=args.sample, shard=args.shard), args.out,
                        n_events=args.events, progress=_progress(args))
     print(f"wrote {n} events to {args.out}")
 
@@ -50,7 +50,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_jets(args: argparse.Namespace) -> None:
     from jetfm.jets import build_jet_sets
 
-    sizes = build_jet_sets(args.events, _params(args, "jets"),
+    sizes = build_jet_sets(args.events, _params(args, "jets", sample=args.sample),
                            {"train": args.train, "val": args.val, "test": args.test},
                            progress=_progress(args))
     print("jets per split: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
@@ -109,9 +109,14 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
+    if args.sample == "boosted":
+        _validate_boosted(args)
+        return
     from jetfm.report.validation import validate_btag
 
-    result = validate_btag(args.jets, args.events, args.out)
+    if args.events is None or len(args.jets) != 1:
+        raise ConfigError("validate --sample btag needs one --jets file and --events (a bb shard)")
+    result = validate_btag(args.jets[0], args.events, args.out)
     for name, f in result["flavours"].items():
         print(f"{name:>5} jets: fraction {f['fraction']:.3f}, "
               f"median d0/σ {f['d0_significance_median']:+.2f}, "
@@ -119,6 +124,21 @@ def cmd_validate(args: argparse.Namespace) -> None:
     for pdg, c in result["b_hadron_ctau"].items():
         if c["n"]:
             print(f"cτ(|id| {pdg}) = {c['mean_mm']:.3f} mm from {c['n']} decays (PDG {c['expected_mm']} mm)")
+    print(f"figures: {', '.join(result['figures'])}")
+
+
+def _validate_boosted(args: argparse.Namespace) -> None:
+    from jetfm.report.validation_boosted import validate_boosted
+
+    result = validate_boosted(args.jets, args.out)
+    for name, c in result["classes"].items():
+        if not c["n_jets"]:
+            print(f"{name:>5}: no jets")
+            continue
+        expected = f" (expected {c['expected_mass_gev']})" if c["expected_mass_gev"] else ""
+        print(f"{name:>5}: {c['n_jets']:6d} jets, mass peak {c['mass_peak_gev']:6.1f} GeV{expected}, "
+              f"median constituents {c['constituents_median']:5.1f}, "
+              f"τ21 {c['tau21_median']:.2f}, τ32 {c['tau32_median']:.2f}")
     print(f"figures: {', '.join(result['figures'])}")
 
 
@@ -153,13 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("generate", cmd_generate, "Generate one shard of Pythia8 events into a ROOT file.")
     _add_params_options(p)
-    p.add_argument("--shard", required=True, help="shard name, e.g. bb-000 (process-index)")
-    p.add_argument("--events", type=int, help="override generate.events_per_shard")
+    p.add_argument("--sample", choices=SAMPLES, default="btag", help="which sample (default: btag)")
+    p.add_argument("--shard", required=True, help="shard name, e.g. bb-000 or hbb-000 (process-index)")
+    p.add_argument("--events", type=int, help="override samples.<sample>.generate.events_per_shard")
     p.add_argument("--out", required=True, help="output ROOT file")
 
     p = add("jets", cmd_jets, "Cluster jets, simulate tracking, label truth; write Parquet splits.")
     _add_params_options(p)
-    p.add_argument("--events", nargs="+", required=True, help="input ROOT event files")
+    p.add_argument("--sample", choices=SAMPLES, default="btag", help="which sample (default: btag)")
+    p.add_argument("--events", nargs="+", required=True,
+                   help="input ROOT files: jetfm event files, or public-dataset files (source *-root)")
     p.add_argument("--train", required=True)
     p.add_argument("--val", required=True)
     p.add_argument("--test", required=True)
@@ -201,9 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("runs", nargs="+", help="per-run result files")
 
-    p = add("validate", cmd_validate, "Physics validation of the btag sample: numbers and plots.")
-    p.add_argument("--jets", required=True, help="jet Parquet file (e.g. the test split)")
-    p.add_argument("--events", required=True, help="one ROOT event file (b-hadron lifetimes, Δ++, pz)")
+    p = add("validate", cmd_validate, "Physics validation of a sample: numbers and plots.")
+    p.add_argument("--sample", choices=SAMPLES, default="btag", help="which sample (default: btag)")
+    p.add_argument("--jets", nargs="+", required=True,
+                   help="jet Parquet file(s): btag takes one (e.g. the test split), boosted any number")
+    p.add_argument("--events", help="btag only: one ROOT event file (b-hadron lifetimes, Δ++, pz)")
     p.add_argument("--out", required=True, help="validation JSON; figures are written beside it")
 
     p = add("summary", cmd_summary, "Print the headline table of result files.")

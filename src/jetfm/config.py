@@ -86,12 +86,25 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_consistency(cfg: dict[str, Any]) -> None:
-    split = cfg["jets"]["split"]
-    total = sum(split.values())
-    if abs(total - 1.0) > 1e-6:
-        raise ConfigError(f"config key 'jets.split': fractions must sum to 1, got {total:g}")
-    if sum(cfg["generate"]["shards"].values()) == 0:
-        raise ConfigError("config key 'generate.shards': at least one shard is needed")
+    for sample, section in cfg["samples"].items():
+        key = f"samples.{sample}"
+        split = section["jets"]["split"]
+        total = sum(split.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(f"config key '{key}.jets.split': fractions must sum to 1, got {total:g}")
+        fractions = section["jets"]["fractions"]
+        if fractions is not None and sum(fractions.values()) <= 0:
+            raise ConfigError(f"config key '{key}.jets.fractions': at least one fraction must be positive")
+        if section["source"] == "pythia":
+            if sum(section["generate"]["shards"].values()) == 0:
+                raise ConfigError(f"config key '{key}.generate.shards': at least one shard is needed")
+            low, high = section["generate"]["pthat_min_gev"], section["generate"]["pthat_max_gev"]
+            if 0 <= high <= low:
+                raise ConfigError(f"config key '{key}.generate.pthat_max_gev': {high:g} is not above "
+                                  f"pthat_min_gev {low:g} (negative means no limit)")
+        elif not section["path"]:
+            raise ConfigError(f"config key '{key}.path': source '{section['source']}' needs a glob "
+                              "of input ROOT files")
     for name, bb in cfg["backbones"].items():
         for part in ("encoder", "decoder"):
             if bb[part]["dim"] % bb[part]["heads"]:
@@ -138,24 +151,47 @@ def config_hash(section: Any) -> str:
 # ---------------------------------------------------------------------------
 
 
-def shard_names(cfg: Mapping[str, Any]) -> list[str]:
-    """Shard wildcards, e.g. ``bb-000``; one Snakemake job and one ROOT file each."""
+SAMPLES = ("btag", "boosted")
+
+
+def shard_names(cfg: Mapping[str, Any], sample: str = "btag") -> list[str]:
+    """Shard wildcards of one sample, e.g. ``bb-000``; one Snakemake job and one ROOT file each.
+
+    Empty when the sample is read from existing ROOT files instead of generated.
+    """
+    section = cfg["samples"][sample]
+    if section["source"] != "pythia":
+        return []
+    shards = section["generate"]["shards"]
+    order = list(load_schema()["properties"]["samples"]["properties"][sample]["properties"]
+                 ["generate"]["properties"]["shards"]["properties"])  # catalogue order, not the file's
     return [
         f"{process}-{index:03d}"
-        for process, count in cfg["generate"]["shards"].items()
-        for index in range(count)
+        for process in sorted(shards, key=order.index)
+        for index in range(shards[process])
     ]
 
 
 def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[str, Any]:
     """The config a stage depends on, resolved for one job."""
     if stage == "generate":
-        gen = dict(cfg["generate"])
+        sample = wildcards["sample"]
+        gen = dict(cfg["generate"]) | dict(cfg["samples"][sample]["generate"])
         gen.pop("shards")  # a shard's content does not depend on how many others exist
         process, index = wildcards["shard"].rsplit("-", 1)
-        return {"generate": gen, "process": process, "shard_index": int(index)}
+        return {"sample": sample, "generate": gen, "process": process, "shard_index": int(index)}
     if stage == "jets":
-        return {"jets": cfg["jets"], "detector": cfg["detector"]}
+        sample = wildcards["sample"]
+        section = cfg["samples"][sample]
+        out: dict[str, Any] = {"sample": sample, "source": section["source"], "jets": section["jets"]}
+        if section["source"] == "pythia":
+            det = cfg["detector"]
+            # btag jets use tracks only, so calorimeter settings do not re-run them
+            out["detector"] = det if sample == "boosted" else {k: v for k, v in det.items()
+                                                                   if k != "calorimeter"}
+        else:
+            out["path"] = section["path"]
+        return out
     if stage == "tokenize":
         name = wildcards["tokenizer"]
         return {"name": name, "tokenizer": cfg["tokenizers"][name]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import os
 from collections.abc import Iterator
@@ -18,14 +19,19 @@ _LIBRARIES = (
 )
 
 
-def library_versions() -> dict[str, str]:
+@functools.cache  # package metadata lookups cost ~15 ms; versions do not change in a process
+def _library_versions() -> tuple[tuple[str, str], ...]:
     versions = {}
     for name in _LIBRARIES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-    return versions
+    return tuple(versions.items())
+
+
+def library_versions() -> dict[str, str]:
+    return dict(_library_versions())
 
 
 def provenance(stage: str, params: Any) -> dict[str, Any]:

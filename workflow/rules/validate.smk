@@ -1,5 +1,5 @@
 def validation_event_file(wildcards):
-    shards = shard_names(config)
+    shards = shard_names(config, "btag")
     bb = [s for s in shards if s.startswith("bb-")]  # b-hadron lifetimes need b events
     return f"data/events/btag/{(bb or shards)[0]}.root"
 
@@ -17,4 +17,20 @@ rule validate:
         mem_mb=4000,
         runtime=30,
     shell:
-        "jetfm validate --jets {input.jets} --events {input.events} --out {output} 2>&1 | tee {log}"
+        "jetfm validate --sample btag --jets {input.jets} --events {input.events} --out {output} "
+        "2>&1 | tee {log}"
+
+
+rule validate_boosted:
+    """Physics validation of the boosted sample (all splits): results/validation/boosted.json."""
+    input:
+        expand("data/jets/boosted/{split}.parquet", split=["train", "val", "test"]),
+    output:
+        "results/validation/boosted.json",
+    log:
+        "logs/validate/boosted.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "jetfm validate --sample boosted --jets {input} --out {output} 2>&1 | tee {log}"

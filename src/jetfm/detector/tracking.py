@@ -63,6 +63,20 @@ def impact_parameters(
     return d0_sign * d0, z0_sign * np.abs(z0)
 
 
+def lifetime_sign(d0: np.ndarray, z0: np.ndarray, dphi: np.ndarray,
+                  jet_eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Geometrically signed perigee (d0, z0) → jetfm's lifetime-signed convention.
+
+    For the perigee convention d0 = (x·py − y·px)/pT (Delphes, and the public datasets made
+    with it) the point of closest approach is d0·(sin φ, −cos φ), so its projection on the
+    jet direction has the sign of d0·sin(φ − φ_jet); z0 is signed by the jet's pz, as in
+    :func:`impact_parameters`.
+    """
+    d0_sign = np.where(d0 * np.sin(dphi) >= 0.0, 1.0, -1.0)
+    z0_sign = np.where(z0 * jet_eta >= 0.0, 1.0, -1.0)
+    return d0_sign * np.abs(d0), z0_sign * np.abs(z0)
+
+
 @dataclass(frozen=True)
 class TrackMeasurement:
     """Reconstructed quantities for the charged particles that were kept (``kept`` mask)."""

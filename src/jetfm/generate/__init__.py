@@ -1,6 +1,13 @@
 """Pythia8 event generation into ROOT TTrees (rule generate, `jetfm generate`)."""
 
-from jetfm.generate.processes import PROCESSES, pythia_settings
+from jetfm.generate.processes import BOOSTED_PROCESSES, BTAG_PROCESSES, SAMPLE_PROCESSES, pythia_settings
 from jetfm.generate.shard import generate_shard, shard_seed
 
-__all__ = ["PROCESSES", "generate_shard", "pythia_settings", "shard_seed"]
+__all__ = [
+    "BOOSTED_PROCESSES",
+    "BTAG_PROCESSES",
+    "SAMPLE_PROCESSES",
+    "generate_shard",
+    "pythia_settings",
+    "shard_seed",
+]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# One entry per shard process: Pythia switches and what the sample gains from it.
-PROCESSES: dict[str, dict[str, Any]] = {
+# btag sample: one entry per shard process, its Pythia switches and what the sample gains.
+BTAG_PROCESSES: dict[str, dict[str, Any]] = {
     "bb": {
         "settings": ["HardQCD:hardbbbar = on"],
         "description": "gg → bb̄ and qq̄ → bb̄: b jets (and light/charm from radiation)",
@@ -19,6 +19,67 @@ PROCESSES: dict[str, dict[str, Any]] = {
         "description": "inclusive QCD 2→2: light-quark and gluon jets, some g → bb̄/cc̄ splitting",
     },
 }
+
+# boosted sample: one forced-decay process per JetClass class. Resonances recoil against
+# Z → νν (Higgs) or a parton (W, Z) or each other (tt̄), so each jet has one clear origin.
+_Z_TO_NUNU = ["23:onMode = off", "23:onIfAny = 12 14 16"]
+_W_TO_QQ = ["24:onMode = off", "24:onIfAny = 1 2 3 4 5"]
+_W_TO_LNU = ["24:onMode = off", "24:onIfAny = 11 13 15"]
+_ZH = ["HiggsSM:ffbar2HZ = on", *_Z_TO_NUNU, "25:onMode = off"]
+_TTBAR = ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on"]
+
+# label: JetClass class index; resonance: |PDG id| the jet is matched to (None: no matching)
+BOOSTED_PROCESSES: dict[str, dict[str, Any]] = {
+    "qcd": {"label": 0, "resonance": None, "settings": ["HardQCD:all = on"],
+            "description": "QCD 2→2 multijets: light-quark and gluon jets, no resonance"},
+    "hbb": {"label": 1, "resonance": 25, "settings": [*_ZH, "25:onIfMatch = 5 -5"],
+            "description": "f f̄ → ZH, Z → νν̄, H → bb̄"},
+    "hcc": {"label": 2, "resonance": 25, "settings": [*_ZH, "25:onIfMatch = 4 -4"],
+            "description": "f f̄ → ZH, Z → νν̄, H → cc̄"},
+    "hgg": {"label": 3, "resonance": 25, "settings": [*_ZH, "25:onIfMatch = 21 21"],
+            "description": "f f̄ → ZH, Z → νν̄, H → gg"},
+    "h4q": {"label": 4, "resonance": 25, "settings": [*_ZH, "25:onIfMatch = 24 -24", *_W_TO_QQ],
+            "description": "f f̄ → ZH, Z → νν̄, H → WW* → qq̄'qq̄'"},
+    # W+ → ℓν with W− → qq̄' in even shards, the charge conjugate in odd ones (settings_for)
+    "hqql": {"label": 5, "resonance": 25,
+             "settings": [*_ZH, "25:onIfMatch = 24 -24", "24:onMode = off"],
+             "description": "f f̄ → ZH, Z → νν̄, H → WW* → ℓνqq̄' (ℓ = e, μ, τ; W± alternate by shard)"},
+    "zqq": {"label": 6, "resonance": 23,
+            "settings": ["WeakBosonAndParton:qqbar2gmZg = on", "WeakBosonAndParton:qg2gmZq = on",
+                         "WeakZ0:gmZmode = 2", "23:onMode = off", "23:onIfAny = 1 2 3 4 5"],
+            "description": "Z + parton, Z → qq̄ (pure Z, no γ*)"},
+    "wqq": {"label": 7, "resonance": 24,
+            "settings": ["WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on", *_W_TO_QQ],
+            "description": "W + parton, W → qq̄'"},
+    "tbqq": {"label": 8, "resonance": 6, "settings": [*_TTBAR, *_W_TO_QQ],
+             "description": "tt̄, both t → bW, W → qq̄'"},
+    "tbl": {"label": 9, "resonance": 6, "settings": [*_TTBAR, *_W_TO_LNU],
+            "description": "tt̄, both t → bW, W → ℓν (ℓ = e, μ, τ)"},
+}
+BOOSTED_LABEL_NAMES = ["QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl"]
+
+SAMPLE_PROCESSES: dict[str, dict[str, dict[str, Any]]] = {
+    "btag": BTAG_PROCESSES,
+    "boosted": BOOSTED_PROCESSES,
+}
+
+
+def settings_for(sample: str, process: str, shard_index: int) -> list[str]:
+    """The process's own Pythia lines for one shard."""
+    catalogue = SAMPLE_PROCESSES.get(sample)
+    if catalogue is None:
+        raise ValueError(f"unknown sample '{sample}' (known: {', '.join(SAMPLE_PROCESSES)})")
+    if process not in catalogue:
+        raise ValueError(f"unknown process '{process}' for sample '{sample}' "
+                         f"(known: {', '.join(catalogue)})")
+    lines = list(catalogue[process]["settings"])
+    if sample == "boosted" and process == "hqql":
+        # onPos/onNeg address W+ and W− separately: one W decays leptonically, the other to quarks
+        leptonic, hadronic = ("onPosIfAny", "onNegIfAny") if shard_index % 2 == 0 \
+            else ("onNegIfAny", "onPosIfAny")
+        lines += [f"24:{leptonic} = 11 13 15", f"24:{hadronic} = 1 2 3 4 5"]
+    return lines
+
 
 # Quiet, reproducible Pythia: no banners, no event listings, explicit seed.
 _SILENCE = [
@@ -34,15 +95,17 @@ _SILENCE = [
 ]
 
 
-def pythia_settings(generate: dict[str, Any], process: str, seed: int) -> list[str]:
+def pythia_settings(generate: dict[str, Any], sample: str, process: str, shard_index: int,
+                    seed: int) -> list[str]:
     """All readString lines for one shard, in the order they are applied."""
-    if process not in PROCESSES:
-        raise ValueError(f"unknown process '{process}' (known: {', '.join(PROCESSES)})")
+    window = [f"PhaseSpace:pTHatMin = {generate['pthat_min_gev']}"]
+    if generate["pthat_max_gev"] >= 0:
+        window.append(f"PhaseSpace:pTHatMax = {generate['pthat_max_gev']}")
     return [
         *_SILENCE,
         f"Beams:eCM = {generate['ecm_gev']}",
-        f"PhaseSpace:pTHatMin = {generate['pthat_min_gev']}",
-        *PROCESSES[process]["settings"],
+        *window,
+        *settings_for(sample, process, shard_index),
         "Random:setSeed = on",
         f"Random:seed = {seed}",
         *generate["pythia_settings"],

@@ -31,13 +31,23 @@ PARTICLE_FIELDS: dict[str, Any] = {
 }
 
 
-def hadron_level_mask(status: np.ndarray) -> np.ndarray:
-    """Final-state particles plus everything produced in hadronisation or decays.
+# Tops, Z, W and H: every copy is kept, so that a resonance-decay parton can be walked
+# back through the shower's recoil copies to the resonance it came from.
+RESONANCE_IDS = (6, 23, 24, 25)
 
-    Enough to cluster jets and to walk every track's decay chain back to a heavy hadron;
-    beams, partons and the shower history (|status| < 81) are dropped.
+
+def hadron_level_mask(status: np.ndarray, pdg_id: np.ndarray) -> np.ndarray:
+    """What ``record: final`` keeps: final-state particles, everything produced in
+    hadronisation or decays (|status| >= 81), the hard process with its resonance decays
+    (|status| 21–23) and every copy of a t, Z, W or H.
+
+    Enough to cluster jets, to walk every track's decay chain back to a heavy hadron and to
+    match jets to the resonance and decay partons they came from; beams and the rest of
+    the shower history are dropped.
     """
-    return (status > 0) | (np.abs(status) >= 81)
+    abs_status = np.abs(status)
+    hard = (abs_status >= 21) & (abs_status <= 23)
+    return (status > 0) | (abs_status >= 81) | hard | np.isin(np.abs(pdg_id), RESONANCE_IDS)
 
 
 class ChargeTable:
@@ -66,9 +76,9 @@ def batch_to_columns(batch: ak.Array, charge_of: ChargeTable,
     counts = ak.num(prt).to_numpy()
     flat = ak.flatten(prt)
     status = ak.to_numpy(flat.status)
-    keep = np.ones(len(status), dtype=bool) if full_record else hadron_level_mask(status)
-    vprod = flat.vProd
     pdg = ak.to_numpy(flat.id)
+    keep = np.ones(len(status), dtype=bool) if full_record else hadron_level_mask(status, pdg)
+    vprod = flat.vProd
     columns = {
         "no": ak.to_numpy(ak.flatten(ak.local_index(prt))),
         "id": pdg,

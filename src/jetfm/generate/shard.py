@@ -36,9 +36,9 @@ def generate_shard(params: dict[str, Any], out: str | Path, n_events: int | None
     n_events = gen["events_per_shard"] if n_events is None else n_events
     if n_events < 1:
         raise ValueError(f"number of events must be positive, got {n_events}")
-    process, index = params["process"], params["shard_index"]
+    sample, process, index = params["sample"], params["process"], params["shard_index"]
     seed = shard_seed(gen["seed"], process, index)
-    settings = pythia_settings(gen, process, seed)
+    settings = pythia_settings(gen, sample, process, index, seed)
 
     pythia = pythia8mc.Pythia("", False)  # no banner
     for line in settings:

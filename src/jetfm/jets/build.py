@@ -13,10 +13,14 @@ import vector
 from tqdm import tqdm
 
 from jetfm.detector import impact_parameters, measure_tracks
-from jetfm.generate.root_io import flat_particles, read_events
+from jetfm.generate.processes import BOOSTED_LABEL_NAMES
+from jetfm.generate.root_io import flat_particles, read_events, read_provenance
 from jetfm.jets import truth
+from jetfm.jets.boosted import boosted_jets_from_events
 from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask
+from jetfm.jets.pairs import delta_r, nearest_within, same_event_pairs
 from jetfm.jets.parquet_io import JetTable, write_jet_table
+from jetfm.jets.readers import read_source
 from jetfm.provenance import provenance
 
 vector.register_awkward()
@@ -28,6 +32,11 @@ JETS_STAGE_FIELDS = ("no", "id", "status", "mother1", "px", "py", "pz", "e", "ch
 
 def _file_seed(base: int, path: Path) -> int:
     return int.from_bytes(hashlib.sha256(f"{base}:{path.name}".encode()).digest()[:8], "little")
+
+
+def _pt_eta_phi(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pt = np.hypot(px, py)
+    return pt, np.arcsinh(pz / np.clip(pt, 1e-12, None)), np.arctan2(py, px)
 
 
 def _wrap(dphi: np.ndarray) -> np.ndarray:
@@ -44,35 +53,22 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
 
     visible = clustering_input(flat, counts, visible_mask(flat["status"], flat["id"]))
     jets = cluster_antikt(visible, jets_cfg["radius"], jets_cfg["pt_min_gev"], jets_cfg["abs_eta_max"])
-    n_jets_event = ak.num(jets).to_numpy()
-    jet_event = np.repeat(np.arange(n_events), n_jets_event)
-    jet_offset = np.concatenate([[0], np.cumsum(n_jets_event)])
+    jet_event = np.repeat(np.arange(n_events), ak.num(jets).to_numpy())
     fj = ak.flatten(jets)
-    jet_pt, jet_eta, jet_phi, jet_mass = (ak.to_numpy(getattr(fj, a)) for a in ("pt", "eta", "phi", "mass"))
-    jet_px, jet_py, jet_pz = (ak.to_numpy(getattr(fj, a)) for a in ("px", "py", "pz"))
+    jet_px, jet_py, jet_pz, jet_e = (ak.to_numpy(getattr(fj, a)) for a in ("px", "py", "pz", "E"))
+    jet_pt, jet_eta, jet_phi = _pt_eta_phi(jet_px, jet_py, jet_pz)
+    jet_mass = np.sqrt(np.clip(jet_e**2 - jet_px**2 - jet_py**2 - jet_pz**2, 0.0, None))
 
     # --- tracks: charged final-state particles through the detector --------------------
     charged = np.flatnonzero((flat["status"] > 0) & (flat["charge"] != 0))
-    p4 = vector.array({"px": flat["px"][charged], "py": flat["py"][charged],
-                       "pz": flat["pz"][charged], "E": flat["e"][charged]})
-    t_pt, t_eta, t_phi = np.asarray(p4.pt), np.asarray(p4.eta), np.asarray(p4.phi)
+    t_pt, t_eta, t_phi = _pt_eta_phi(*(flat[k][charged].astype(np.float64) for k in ("px", "py", "pz")))
     t_event = event_of[charged]
 
     # Nearest jet in ΔR (within track_match_dr) owns the track. Rows are event-ordered.
-    t_counts = np.bincount(t_event, minlength=n_events)
-    eta_j = ak.unflatten(jet_eta, n_jets_event)
-    phi_j = ak.unflatten(jet_phi, n_jets_event)
-    eta_t = ak.unflatten(t_eta, t_counts)
-    phi_t = ak.unflatten(t_phi, t_counts)
-    pairs_eta = ak.cartesian([eta_t, eta_j], nested=True)
-    pairs_phi = ak.cartesian([phi_t, phi_j], nested=True)
-    dr = np.hypot(pairs_eta["0"] - pairs_eta["1"], _wrap(pairs_phi["0"] - pairs_phi["1"]))
-    best = ak.argmin(dr, axis=2)
-    best_dr = ak.to_numpy(ak.flatten(ak.fill_none(ak.min(dr, axis=2), np.inf)))
-    best_local = ak.to_numpy(ak.flatten(ak.fill_none(best, -1)))
-    matched = best_dr < jets_cfg["track_match_dr"]
-    sel = np.flatnonzero(matched)
-    t_jet = jet_offset[t_event[sel]] + best_local[matched]
+    owner = nearest_within(t_event, t_eta, t_phi, jet_event, jet_eta, jet_phi, n_events,
+                           jets_cfg["track_match_dr"])
+    sel = np.flatnonzero(owner >= 0)
+    t_jet = owner[sel]
     rows = charged[sel]
 
     px, py, pz = flat["px"][rows], flat["py"][rows], flat["pz"][rows]
@@ -81,7 +77,7 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
         x.astype(np.float64), y.astype(np.float64), z.astype(np.float64),
         px.astype(np.float64), py.astype(np.float64), pz.astype(np.float64),
         jet_px[t_jet], jet_py[t_jet], jet_pz[t_jet])
-    meas = measure_tracks(t_pt[sel], t_eta[sel], true_d0, true_z0, det, rng)
+    meas = measure_tracks(t_pt[sel], t_eta[sel], true_d0, true_z0, det["tracking"], rng)
     rows, t_jet = rows[meas.kept], t_jet[meas.kept]
     trk = {
         "pt": meas.pt,
@@ -140,19 +136,11 @@ def _flavour_labels(flat: dict[str, np.ndarray], weak_b: np.ndarray, weak_c: np.
     hadron_pt = np.hypot(flat["px"], flat["py"])
     for flavour, weak in ((truth.LABEL_C, weak_c), (truth.LABEL_B, weak_b)):
         cand = np.flatnonzero(weak & (hadron_pt > jets_cfg["heavy_hadron_pt_min_gev"]))
-        if len(cand) == 0:
-            continue
-        h = vector.array({"px": flat["px"][cand], "py": flat["py"][cand],
-                          "pz": flat["pz"][cand], "E": flat["e"][cand]})
-        h_counts = np.bincount(event_of[cand], minlength=n_events)
-        j_counts = np.bincount(jet_event, minlength=n_events)
-        pairs_eta = ak.cartesian([ak.unflatten(jet_eta, j_counts),
-                                  ak.unflatten(np.asarray(h.eta), h_counts)], nested=True)
-        pairs_phi = ak.cartesian([ak.unflatten(jet_phi, j_counts),
-                                  ak.unflatten(np.asarray(h.phi), h_counts)], nested=True)
-        dr = np.hypot(pairs_eta["0"] - pairs_eta["1"], _wrap(pairs_phi["0"] - pairs_phi["1"]))
-        hit = ak.to_numpy(ak.flatten(ak.any(dr < jets_cfg["flavour_match_dr"], axis=2)))
-        label[hit] = flavour  # b is assigned last, so it wins over c
+        h_eta = np.arcsinh(flat["pz"][cand] / hadron_pt[cand])
+        h_phi = np.arctan2(flat["py"][cand], flat["px"][cand])
+        ia, ib = same_event_pairs(event_of[cand], jet_event, n_events)
+        hit = delta_r(h_eta[ia], h_phi[ia], jet_eta[ib], jet_phi[ib]) < jets_cfg["flavour_match_dr"]
+        label[ib[hit]] = flavour  # b is assigned last, so it wins over c
     return label
 
 
@@ -163,36 +151,92 @@ def split_of_events(n_events: int, seed: int, fractions: dict[str, float]) -> np
     return np.searchsorted(edges, u, side="right").clip(0, len(SPLITS) - 1)
 
 
+def label_names(sample: str) -> list[str]:
+    return truth.BTAG_LABEL_NAMES if sample == "btag" else BOOSTED_LABEL_NAMES
+
+
+def balance_classes(labels: np.ndarray, fractions: dict[int, float], rng: np.random.Generator) -> np.ndarray:
+    """Keep-mask that resamples ``labels`` to the target class fractions.
+
+    Keeps as many jets as the scarcest class allows: N = min_k n_k / f_k, then floor(N f_k)
+    jets of class k, chosen at random. Classes with fraction 0 are dropped.
+    """
+    total = sum(fractions.values())
+    target = {k: v / total for k, v in fractions.items()}
+    counts = {k: int((labels == k).sum()) for k in target}
+    wanted = [counts[k] / f for k, f in target.items() if f > 0]
+    n_total = min(wanted) if wanted else 0.0
+    keep = np.zeros(len(labels), dtype=bool)
+    for k, f in target.items():
+        rows = np.flatnonzero(labels == k)
+        n = min(len(rows), int(np.floor(n_total * f + 1e-9)))
+        keep[rng.choice(rows, size=n, replace=False)] = True
+    return keep
+
+
+def _class_fractions(sample: str, fractions: dict[str, float] | None) -> dict[int, float] | None:
+    if fractions is None:
+        return None
+    names = [n.lower() for n in label_names(sample)]
+    return {i: float(fractions.get(name, 0.0)) for i, name in enumerate(names)}
+
+
+def _tables_from_events(path: Path, params: dict[str, Any]) -> tuple[JetTable, int, int]:
+    """One generated event file → its jets, the number of events and the file's seed."""
+    det = params["detector"]
+    seed = _file_seed(det["seed"], path)
+    rng = np.random.default_rng(seed)
+    events = read_events(path, JETS_STAGE_FIELDS)
+    if params["sample"] == "btag":
+        table = jets_from_events(events, params["jets"], det, rng)
+    else:
+        made_by = read_provenance(path).get("config", {})
+        if made_by.get("sample") != "boosted":
+            raise ValueError(f"{path}: not a boosted-sample event file (made for sample "
+                             f"{made_by.get('sample')!r}, process {made_by.get('process')!r})")
+        table = boosted_jets_from_events(events, made_by["process"], params["jets"], det, rng)
+    return table, len(events), seed
+
+
 def build_jet_sets(event_files: Sequence[str | Path], params: dict[str, Any],
                    outputs: dict[str, str | Path], progress: bool = True) -> dict[str, int]:
-    """Turn ROOT event files into train/val/test Parquet jet sets.
+    """Turn ROOT files into train/val/test Parquet jet sets.
 
-    ``params`` is ``stage_params(cfg, 'jets')``; ``outputs`` maps split → path. Returns
-    the number of jets per split.
+    ``params`` is ``stage_params(cfg, 'jets', sample=...)``: generated event files for
+    source ``pythia``, public-dataset files for ``btag-root``/``jetclass-root``.
+    ``outputs`` maps split → path. Returns the number of jets per split.
     """
-    jets_cfg, det = params["jets"], params["detector"]
+    jets_cfg, sample, source = params["jets"], params["sample"], params["source"]
     if set(outputs) != set(SPLITS):
         raise ValueError(f"outputs must name the splits {SPLITS}, got {sorted(outputs)}")
     if not event_files:
-        raise ValueError("no event files given")
+        raise ValueError("no input files given")
     parts: dict[str, list[JetTable]] = {s: [] for s in SPLITS}
-    for path in tqdm([Path(p) for p in event_files], desc="jets", unit="file", disable=not progress):
-        events = read_events(path, JETS_STAGE_FIELDS)
-        seed = _file_seed(det["seed"], path)
-        table = jets_from_events(events, jets_cfg, det, np.random.default_rng(seed))
+    for path in tqdm([Path(p) for p in event_files], desc=f"jets {sample}", unit="file",
+                     disable=not progress):
+        if source == "pythia":
+            table, n_events, seed = _tables_from_events(path, params)
+        else:
+            width = jets_cfg["max_tracks"] if sample == "btag" else jets_cfg["max_constituents"]
+            table = read_source(source, path, width)
+            n_events = int(table.jets["event"].max(initial=-1)) + 1
+            seed = _file_seed(0, path)
         table = table.with_source(path.stem)
-        event_split = split_of_events(len(events), seed + 1, jets_cfg["split"])
-        jet_split = event_split[table.jets["event"]]
+        jet_split = split_of_events(n_events, seed + 1, jets_cfg["split"])[table.jets["event"]]
         for i, name in enumerate(SPLITS):
             parts[name].append(table.select(jet_split == i))
     meta = provenance("jets", params) | {
-        "label_names": truth.BTAG_LABEL_NAMES,
+        "label_names": label_names(sample),
         "origin_names": truth.ORIGIN_NAMES,
         "inputs": [Path(p).name for p in event_files],
     }
+    fractions = _class_fractions(sample, jets_cfg["fractions"])
     sizes = {}
-    for name in SPLITS:
+    for i, name in enumerate(SPLITS):
         table = JetTable.concatenate(parts[name])
+        if fractions is not None:
+            table = table.select(balance_classes(table.jets["label"], fractions,
+                                                 np.random.default_rng(1000 + i)))
         write_jet_table(table, outputs[name], meta | {"split": name})
         sizes[name] = table.n_jets
     return sizes

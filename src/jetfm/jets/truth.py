@@ -142,6 +142,15 @@ def vertex_index(positions: np.ndarray, valid: np.ndarray, tolerance: float) -> 
     linkage). Returns [jets, tracks]: 0 for the primary vertex, 1..n for secondary
     vertices in order of their leading track, -1 for padding.
     """
+    # bound the [jets, tracks, tracks, 3] temporaries (128-constituent jets: ~0.4 MB each)
+    chunk = max(1, 2**26 // max(1, positions.shape[1] ** 2 * 3 * 8))
+    if positions.shape[0] > chunk:
+        return np.concatenate([_vertex_index(positions[i:i + chunk], valid[i:i + chunk], tolerance)
+                               for i in range(0, positions.shape[0], chunk)])
+    return _vertex_index(positions, valid, tolerance)
+
+
+def _vertex_index(positions: np.ndarray, valid: np.ndarray, tolerance: float) -> np.ndarray:
     n_tracks = positions.shape[1]
     diff = positions[:, :, None, :] - positions[:, None, :, :]
     rep = connected_components(np.einsum("jabk,jabk->jab", diff, diff) < tolerance**2, valid)

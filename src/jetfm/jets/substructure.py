@@ -1,0 +1,117 @@
+"""N-subjettiness (Thaler & Van Tilburg) with exclusive-kt axes, vectorised over jets."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import awkward as ak
+import fastjet
+import numpy as np
+import numpy.typing as npt
+import vector
+
+vector.register_awkward()
+
+# Large enough that every pair inside a jet merges before the beam distance matters,
+# so the exclusive jets do not depend on it (the Nsubjettiness contrib uses 1000).
+_KT_RADIUS = 10.0
+
+
+@contextmanager
+def _quiet_exclusive_warning() -> Iterator[None]:
+    # fastjet 3.5's awkward interface compares a JetDefinition with algorithm enums, so it
+    # warns about "jet-finders other than kt" even for kt, and it also replaces
+    # warnings.formatwarning globally while doing so; undo both.
+    saved_format = warnings.formatwarning
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="dcut and exclusive jets")
+            yield
+    finally:
+        warnings.formatwarning = saved_format
+
+
+def _wrap(dphi: np.ndarray) -> np.ndarray:
+    return (dphi + np.pi) % (2 * np.pi) - np.pi
+
+
+def _padded_axes(axes: ak.Array, n: int, n_jets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rapidity, phi, valid) arrays of shape (n_jets, n) from jagged exclusive jets."""
+    num = ak.to_numpy(ak.num(axes, axis=1)).astype(np.int64)
+    flat = ak.flatten(axes)
+    px, py, pz, e = (ak.to_numpy(flat[f]).astype(np.float64) for f in ("px", "py", "pz", "E"))
+    row = np.repeat(np.arange(n_jets), num)
+    col = np.arange(len(row)) - np.repeat(np.cumsum(num) - num, num)
+    rap = np.zeros((n_jets, n))
+    phi = np.zeros((n_jets, n))
+    valid = np.zeros((n_jets, n), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rap[row, col] = 0.5 * np.log((e + pz) / (e - pz))
+    phi[row, col] = np.arctan2(py, px)
+    valid[row, col] = True
+    return rap, phi, valid
+
+
+def nsubjettiness(pt: npt.ArrayLike, eta: npt.ArrayLike, phi: npt.ArrayLike, counts: npt.ArrayLike,
+                  n_max: int = 3, beta: float = 1.0, radius: float = 0.8) -> np.ndarray:
+    """τ_1..τ_n_max per jet, shape (n_jets, n_max), with exclusive-kt axes (no minimisation).
+
+    τ_N = Σ_i pT_i min_k ΔR_ik^β / (Σ_i pT_i R0^β), R0 = ``radius``. Constituents are flat arrays
+    grouped by jet (``counts[i]`` for jet i, in order) and taken as massless, so their rapidity is η;
+    ΔR is measured in (rapidity, φ) to the E-scheme kt subjets, as in the fastjet Nsubjettiness
+    contrib with ``KT_Axes`` and ``NormalizedMeasure``. A jet with ≤ N constituents has τ_N = 0,
+    an empty jet has all τ = 0. With these unminimised axes τ_{N+1} ≤ τ_N can fail for β < 2 in a
+    few small jets (the contrib gives the same values). Each jet is clustered as its own fastjet
+    "event", so the loop over jets runs in C++. ≈ 90 µs per jet (two thirds of it clustering) for
+    n_max=3 and 60 constituents (5000 jets, 2-core AMD EPYC VM).
+    """
+    pt = np.asarray(pt, dtype=np.float64)
+    eta = np.asarray(eta, dtype=np.float64)
+    phi = np.asarray(phi, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
+    if not (pt.ndim == eta.ndim == phi.ndim == counts.ndim == 1) or not (len(pt) == len(eta) == len(phi)):
+        raise ValueError("pt, eta, phi and counts must be 1-d, and pt, eta, phi of equal length")
+    if np.any(counts < 0) or counts.sum() != len(pt):
+        raise ValueError(f"counts must be non-negative and sum to {len(pt)} constituents")
+    if n_max < 1:
+        raise ValueError("n_max must be at least 1")
+
+    n_jets = len(counts)
+    taus = np.zeros((n_jets, n_max))
+    if len(pt) == 0:
+        return taus
+    jet_of = np.repeat(np.arange(n_jets), counts)
+    events = ak.unflatten(
+        ak.zip({"pt": pt, "eta": eta, "phi": phi, "mass": np.zeros_like(pt)}, with_name="Momentum4D"),
+        counts,
+    )
+    sequence = fastjet.ClusterSequence(events, fastjet.JetDefinition(fastjet.kt_algorithm, _KT_RADIUS))
+    for n in range(1, n_max + 1):
+        # exclusive_jets(n_jets=n) raises an opaque RuntimeError if any event has fewer than n
+        # particles; exclusive_jets_up_to(n) gives min(n, count) jets, i.e. one axis per particle.
+        with _quiet_exclusive_warning():
+            axes = sequence.exclusive_jets_up_to(n)
+        axis_rap, axis_phi, valid = _padded_axes(axes, n, n_jets)
+        dr2 = (eta[:, None] - axis_rap[jet_of]) ** 2 + _wrap(phi[:, None] - axis_phi[jet_of]) ** 2
+        dr2 = np.where(valid[jet_of], dr2, np.inf).min(axis=1)
+        taus[:, n - 1] = np.bincount(jet_of, weights=pt * dr2 ** (beta / 2), minlength=n_jets)
+
+    norm = np.bincount(jet_of, weights=pt, minlength=n_jets) * radius**beta
+    taus = np.divide(taus, norm[:, None], out=np.zeros_like(taus), where=norm[:, None] > 0)
+    # η → px,py,pz,E → rapidity leaves ~1e-16 residuals where every particle is its own axis.
+    taus[counts[:, None] <= np.arange(1, n_max + 1)[None, :]] = 0.0
+    return taus
+
+
+def tau_ratios(taus: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(τ21, τ32) from ``nsubjettiness`` output with n_max ≥ 3; NaN where the denominator is 0."""
+    taus = np.asarray(taus, dtype=np.float64)
+    if taus.ndim != 2 or taus.shape[1] < 3:
+        raise ValueError(f"taus must have shape (n_jets, >=3), got {taus.shape}")
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        return np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
+
+    return ratio(taus[:, 1], taus[:, 0]), ratio(taus[:, 2], taus[:, 1])
