@@ -379,3 +379,25 @@ def test_read_source_dispatch(tmp_path: Path) -> None:
     np.testing.assert_array_equal(jetclass.jets["n_constituents"], [3, 3, 1])
     with pytest.raises(ValueError, match="'jetclass'"):
         read_source("jetclass", tmp_path / "x.root", 10)
+
+
+def test_btag_root_source_through_the_jets_stage(tmp_path: Path) -> None:
+    """source: btag-root → the same Parquet schema and splits as generated jets."""
+    from jetfm.config import stage_params, validate_config
+    from jetfm.jets import build_jet_sets, read_jet_table
+    from jetfm.jets.parquet_io import read_metadata
+
+    source = write_btag(tmp_path)
+    cfg = validate_config({"samples": {"btag": {"source": "btag-root", "path": str(tmp_path / "*.root"),
+                                                "jets": {"max_tracks": 2}}}})
+    params = stage_params(cfg, "jets", sample="btag")
+    assert "detector" not in params and params["source"] == "btag-root"
+    outs = {s: tmp_path / f"{s}.parquet" for s in ("train", "val", "test")}
+    sizes = build_jet_sets([source], params, outs, progress=False)
+    assert sum(sizes.values()) == 4
+    tables = [read_jet_table(p) for p in outs.values()]
+    labels = sorted(int(x) for t in tables for x in t.jets["label"])
+    assert labels == [0, 1, 1, 2]
+    assert max(int(np.diff(t.offsets).max(initial=0)) for t in tables) == 2  # max_tracks
+    meta = read_metadata(outs["train"])
+    assert meta["label_names"] == ["light", "c", "b"] and meta["inputs"] == [source.name]

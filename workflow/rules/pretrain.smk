@@ -21,6 +21,8 @@ rule pretrain:
     benchmark:
         "logs/benchmarks/pretrain/{backbone}.tsv",
     threads: config["pretrain"]["threads"]
+    # on the critical path (pretrain → fixed/finetune): start it before the scratch baseline
+    priority: 10
     resources:
         mem_mb=8000,
         runtime=720,

@@ -14,7 +14,9 @@ from jetfm.generate.record import ChargeTable, batch_to_columns
 from jetfm.generate.root_io import EventWriter
 from jetfm.provenance import atomic_output, provenance
 
-_BATCH = 100  # events per nextBatch call: bounds memory, keeps the progress bar alive
+# Events per nextBatch call and per ROOT basket: large baskets read back fast (uproot's
+# per-basket overhead), while a batch of records stays a few hundred MB.
+_BATCH = 1000
 _PYTHIA_SEED_MAX = 900_000_000
 
 

@@ -62,6 +62,8 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
     # --- tracks: charged final-state particles through the detector --------------------
     charged = np.flatnonzero((flat["status"] > 0) & (flat["charge"] != 0))
     t_pt, t_eta, t_phi = _pt_eta_phi(*(flat[k][charged].astype(np.float64) for k in ("px", "py", "pz")))
+    inside = np.abs(t_eta) < det["tracking"]["track_abs_eta_max"]  # the rest never makes a track
+    charged, t_pt, t_eta, t_phi = charged[inside], t_pt[inside], t_eta[inside], t_phi[inside]
     t_event = event_of[charged]
 
     # Nearest jet in ΔR (within track_match_dr) owns the track. Rows are event-ordered.

@@ -10,6 +10,20 @@ import vector
 vector.register_awkward()
 
 
+def _silence_fastjet_banner() -> None:
+    """FastJet prints its banner to stdout at the first clustering, into every job log and
+    into the JSON that benchmarks print; the citation lives in the docs instead."""
+    try:
+        from fastjet import _swig
+
+        _swig.ClusterSequence.set_fastjet_banner_stream(None)
+    except (ImportError, AttributeError):  # another fastjet build: keep its banner
+        pass
+
+
+_silence_fastjet_banner()
+
+
 def visible_mask(status: np.ndarray, pdg_id: np.ndarray) -> np.ndarray:
     """Final-state particles a calorimeter sees: status > 0, neutrinos removed."""
     abs_id = np.abs(pdg_id)

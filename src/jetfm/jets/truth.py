@@ -6,6 +6,9 @@ particles; per-jet grouping works on padded [jets, tracks] arrays.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 from jetfm.graph import connected_components
@@ -21,12 +24,25 @@ def _quark_digits(pdg_id: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return (a // 1000) % 10, (a // 100) % 10, (a // 10) % 10
 
 
+def _per_unique_id(test: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Evaluate a PDG-id predicate once per distinct id (a record has a few hundred)."""
+
+    @functools.wraps(test)
+    def wrapped(pdg_id: np.ndarray) -> np.ndarray:
+        unique, inverse = np.unique(pdg_id, return_inverse=True)
+        return test(unique)[inverse.reshape(np.shape(pdg_id))]
+
+    return wrapped
+
+
+@_per_unique_id
 def is_b_hadron(pdg_id: np.ndarray) -> np.ndarray:
     """Hadrons with a b quark (mesons 5xx, baryons 5xxx), by the PDG numbering scheme."""
     q1, q2, _ = _quark_digits(pdg_id)
     return (np.abs(pdg_id) > 100) & ((q1 == 5) | (q2 == 5))
 
 
+@_per_unique_id
 def is_c_hadron(pdg_id: np.ndarray) -> np.ndarray:
     """Hadrons with a c quark and no b quark."""
     q1, q2, q3 = _quark_digits(pdg_id)
