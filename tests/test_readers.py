@@ -212,7 +212,9 @@ def test_btag_event_number_branch_used(tmp_path: Path) -> None:
     np.testing.assert_array_equal(table.jets["event"], [100, 100, 101, 102])
 
 
-def test_btag_reads_only_needed_branches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("dataset", ["btag", "jetclass"])
+def test_readers_read_only_needed_branches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           dataset: str) -> None:
     requested: list[str] = []
     original = uproot.TTree.arrays
 
@@ -221,9 +223,14 @@ def test_btag_reads_only_needed_branches(tmp_path: Path, monkeypatch: pytest.Mon
         return original(self, expressions, *args, **kwargs)
 
     monkeypatch.setattr(uproot.TTree, "arrays", spy)
-    read_btag_root(write_btag(tmp_path))
-    assert sorted(requested) == sorted(BTAG_ROOT_BRANCHES)
-    assert "n_trks" not in requested
+    if dataset == "btag":
+        read_btag_root(write_btag(tmp_path))
+        assert sorted(requested) == sorted(BTAG_ROOT_BRANCHES)
+        assert "n_trks" not in requested
+    else:
+        read_jetclass_root(write_jetclass(tmp_path))
+        assert sorted(requested) == sorted(JETCLASS_BRANCHES)
+        assert not {"jet_sdmass", "part_pz", "part_energy", "aux_genpart_pt"} & set(requested)
 
 
 def test_btag_missing_branches_named(tmp_path: Path) -> None:
@@ -295,20 +302,6 @@ def test_jetclass_pid_classes(tmp_path: Path) -> None:
     # mu+, e-, h+, then unflagged charged +1 / -1 (hadrons by charge) and unflagged neutral
     np.testing.assert_array_equal(constituents(table, 1)["pid"], [7, 4, 3, 3, 1, 2])
     np.testing.assert_array_equal(constituents(table, 2)["pid"], [3])
-
-
-def test_jetclass_reads_only_needed_branches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    requested: list[str] = []
-    original = uproot.TTree.arrays
-
-    def spy(self, expressions=None, *args, **kwargs):
-        requested.extend(expressions)
-        return original(self, expressions, *args, **kwargs)
-
-    monkeypatch.setattr(uproot.TTree, "arrays", spy)
-    read_jetclass_root(write_jetclass(tmp_path))
-    assert sorted(requested) == sorted(JETCLASS_BRANCHES)
-    assert not {"jet_sdmass", "part_pz", "part_energy", "aux_genpart_pt"} & set(requested)
 
 
 @pytest.mark.parametrize("labels", [

@@ -20,6 +20,7 @@ from jetfm.generate.root_io import flat_particles, read_events
 from jetfm.jets import read_jet_table, truth
 from jetfm.jets.parquet_io import JetTable
 from jetfm.provenance import atomic_output, provenance
+from jetfm.report.figures import save_png
 
 matplotlib.use("Agg")
 
@@ -106,11 +107,7 @@ def _plots(stats: _JetStats, samples: dict[str, np.ndarray], out_dir: Path) -> l
     written = []
 
     def save(fig: Any, name: str) -> None:
-        path = out_dir / f"{name}.png"
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        written.append(path.name)
+        written.append(save_png(fig, out_dir / f"{name}.png"))
 
     def per_flavour(values: np.ndarray, labels: np.ndarray, bins: np.ndarray, name: str, **axes: Any) -> None:
         fig, ax = plt.subplots()

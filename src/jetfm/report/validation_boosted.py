@@ -20,6 +20,7 @@ from jetfm.jets import read_jet_table
 from jetfm.jets.parquet_io import JetTable, read_metadata
 from jetfm.jets.substructure import nsubjettiness, tau_ratios
 from jetfm.provenance import atomic_output, provenance
+from jetfm.report.figures import save_png
 
 matplotlib.use("Agg")
 
@@ -97,11 +98,7 @@ def _plots(table: JetTable, names: Sequence[str], taus: np.ndarray, out_dir: Pat
     colours = plt.cm.tab10(np.linspace(0, 1, 10))
 
     def save(fig: Any, name: str) -> None:
-        path = out_dir / f"boosted_{name}.png"
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        written.append(path.name)
+        written.append(save_png(fig, out_dir / f"boosted_{name}.png"))
 
     def per_class(values: np.ndarray, bins: np.ndarray, name: str, marks: bool = False,
                   **axes: Any) -> None:
