@@ -88,3 +88,18 @@ def test_lifetime_sign_of_geometric_perigee_matches_the_truth_convention() -> No
     np.testing.assert_allclose(d0, truth_d0, atol=1e-12)
     np.testing.assert_allclose(z0, truth_z0, atol=1e-12)
     assert (d0[flight > 0.5] > 0).mean() > 0.95  # ahead of the PV: positive
+
+
+def test_beam_spot_widens_prompt_d0_only() -> None:
+    from jetfm.detector import beam_spot
+
+    rng = np.random.default_rng(5)
+    n = 20000
+    pv_x, pv_y = beam_spot(n, DET, rng)
+    assert np.std(pv_x) == pytest.approx(DET["beam_spot_xy_mm"], rel=0.03)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    eta = rng.uniform(-2, 2, n)
+    px, py, pz = np.cos(phi), np.sin(phi), np.sinh(eta)
+    d0, _ = impact_parameters(pv_x, pv_y, np.zeros(n), px, py, pz, px, py, pz)
+    # prompt tracks from a displaced PV: |d0| is the PV offset perpendicular to the track
+    assert np.sqrt(np.mean(d0**2)) == pytest.approx(DET["beam_spot_xy_mm"], rel=0.05)

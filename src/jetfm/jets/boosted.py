@@ -17,7 +17,12 @@ import fastjet
 import numpy as np
 import vector
 
-from jetfm.detector import impact_parameters, measure_energy, measure_tracks
+from jetfm.detector import (
+    d0_error_with_beam_spot,
+    impact_parameters_with_beam_spot,
+    measure_energy,
+    measure_tracks,
+)
 from jetfm.generate.processes import BOOSTED_PROCESSES
 from jetfm.generate.record import RESONANCE_IDS
 from jetfm.generate.root_io import flat_particles
@@ -74,7 +79,8 @@ def measure_particles(flat: dict[str, np.ndarray], det: dict[str, Any], pt_min: 
     tracked = np.zeros(n, dtype=bool)
     tracked[candidates[tracks.kept]] = True
     noise = {k: np.zeros(n) for k in ("d0", "z0", "d0_err", "z0_err")}
-    for key, values in (("d0", tracks.d0), ("z0", tracks.z0), ("d0_err", tracks.d0_err),
+    d0_err = d0_error_with_beam_spot(tracks.d0_err, det["tracking"])
+    for key, values in (("d0", tracks.d0), ("z0", tracks.z0), ("d0_err", d0_err),
                         ("z0_err", tracks.z0_err)):
         noise[key][tracked] = values
 
@@ -228,8 +234,9 @@ def boosted_jets_from_events(events: ak.Array, process: str, jets_cfg: dict[str,
     c_eta, c_phi = _eta_phi(*(meas.p4[k][c_meas] for k in ("px", "py", "pz")))
     tracked = meas.tracked[c_meas]
     f = {k: flat[k][rows].astype(np.float64) for k in ("x", "y", "z", "px", "py", "pz")}
-    true_d0, true_z0 = impact_parameters(f["x"], f["y"], f["z"], f["px"], f["py"], f["pz"],
-                                         j["px"][c_jet], j["py"][c_jet], j["pz"][c_jet])
+    true_d0, true_z0 = impact_parameters_with_beam_spot(
+        *(f[k] for k in ("x", "y", "z", "px", "py", "pz")), event_of[rows],
+        (j["px"][c_jet], j["py"][c_jet], j["pz"][c_jet]), det["tracking"], rng)
     constituents: dict[str, np.ndarray] = {
         "pt": c_pt,
         "deta": c_eta - jet_eta[c_jet],

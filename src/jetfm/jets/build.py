@@ -12,7 +12,7 @@ import numpy as np
 import vector
 from tqdm import tqdm
 
-from jetfm.detector import impact_parameters, measure_tracks
+from jetfm.detector import d0_error_with_beam_spot, impact_parameters_with_beam_spot, measure_tracks
 from jetfm.generate.processes import BOOSTED_LABEL_NAMES
 from jetfm.generate.root_io import flat_particles, read_events, read_provenance
 from jetfm.jets import truth
@@ -73,19 +73,17 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
     t_jet = owner[sel]
     rows = charged[sel]
 
-    px, py, pz = flat["px"][rows], flat["py"][rows], flat["pz"][rows]
-    x, y, z = flat["x"][rows], flat["y"][rows], flat["z"][rows]
-    true_d0, true_z0 = impact_parameters(
-        x.astype(np.float64), y.astype(np.float64), z.astype(np.float64),
-        px.astype(np.float64), py.astype(np.float64), pz.astype(np.float64),
-        jet_px[t_jet], jet_py[t_jet], jet_pz[t_jet])
+    true_d0, true_z0 = impact_parameters_with_beam_spot(
+        *(flat[k][rows].astype(np.float64) for k in ("x", "y", "z", "px", "py", "pz")),
+        event_of[rows], (jet_px[t_jet], jet_py[t_jet], jet_pz[t_jet]), det["tracking"], rng)
     meas = measure_tracks(t_pt[sel], t_eta[sel], true_d0, true_z0, det["tracking"], rng)
     rows, t_jet = rows[meas.kept], t_jet[meas.kept]
     trk = {
         "pt": meas.pt,
         "deta": t_eta[sel][meas.kept] - jet_eta[t_jet],
         "dphi": _wrap(t_phi[sel][meas.kept] - jet_phi[t_jet]),
-        "d0": meas.d0, "z0": meas.z0, "d0_err": meas.d0_err, "z0_err": meas.z0_err,
+        "d0": meas.d0, "z0": meas.z0, "z0_err": meas.z0_err,
+        "d0_err": d0_error_with_beam_spot(meas.d0_err, det["tracking"]),
     }
 
     # Leading max_tracks tracks of each jet, pT-ordered.
