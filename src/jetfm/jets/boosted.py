@@ -28,17 +28,13 @@ from jetfm.generate.record import RESONANCE_IDS
 from jetfm.generate.root_io import flat_particles
 from jetfm.jets import truth
 from jetfm.jets.cluster import visible_mask
-from jetfm.jets.pairs import same_event_pairs
+from jetfm.jets.pairs import delta_r, pt_eta_phi, same_event_pairs, wrap_phi
 from jetfm.jets.parquet_io import JetTable
 
 vector.register_awkward()
 
 _NEUTRINOS = (12, 14, 16)
 _MAX_CHAIN = 128  # ISR recoil copies of the resonance, then t → W → q or H → W → q
-
-
-def _wrap(dphi: np.ndarray) -> np.ndarray:
-    return (dphi + np.pi) % (2 * np.pi) - np.pi
 
 
 @dataclass(frozen=True)
@@ -69,8 +65,7 @@ def measure_particles(flat: dict[str, np.ndarray], det: dict[str, Any], pt_min: 
     rows = np.flatnonzero(visible_mask(flat["status"], flat["id"]))
     px, py, pz, e = (flat[k][rows].astype(np.float64) for k in ("px", "py", "pz", "e"))
     pdg, charge = flat["id"][rows], flat["charge"][rows]
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(pz / np.clip(pt, 1e-9, None))
+    pt, eta, _ = pt_eta_phi(px, py, pz)
 
     candidates = np.flatnonzero(charge != 0)
     zeros = np.zeros(len(candidates))
@@ -139,11 +134,6 @@ def resonance_decay_owner(flat: dict[str, np.ndarray], event_of: np.ndarray, ind
     return candidates[found], owner[found]
 
 
-def _eta_phi(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pt = np.hypot(px, py)
-    return np.arcsinh(pz / np.clip(pt, 1e-9, None)), np.arctan2(py, px)
-
-
 def matched_jets(flat: dict[str, np.ndarray], event_of: np.ndarray, index: truth.RecordIndex,
                  resonance_id: int, jet_event: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray,
                  match_dr: float) -> np.ndarray:
@@ -157,8 +147,8 @@ def matched_jets(flat: dict[str, np.ndarray], event_of: np.ndarray, index: truth
     n_events = int(max(event_of.max(initial=0), jet_event.max(initial=0))) + 1
     pair_res, pair_jet = same_event_pairs(event_of[resonances], jet_event, n_events)
 
-    r_eta, r_phi = _eta_phi(*(flat[k][resonances].astype(np.float64) for k in ("px", "py", "pz")))
-    dr_res = np.hypot(r_eta[pair_res] - jet_eta[pair_jet], _wrap(r_phi[pair_res] - jet_phi[pair_jet]))
+    _, r_eta, r_phi = pt_eta_phi(*(flat[k][resonances].astype(np.float64) for k in ("px", "py", "pz")))
+    dr_res = delta_r(r_eta[pair_res], r_phi[pair_res], jet_eta[pair_jet], jet_phi[pair_jet])
 
     # the farthest decay product of each pair's resonance from the pair's jet
     res_of_product = np.searchsorted(resonances, owner)
@@ -171,8 +161,8 @@ def matched_jets(flat: dict[str, np.ndarray], event_of: np.ndarray, index: truth
     link_start = np.concatenate([[0], np.cumsum(per_pair)])[:-1]
     link_product = products[product_start[pair_res[link_pair]] + np.arange(len(link_pair))
                             - link_start[link_pair]]
-    p_eta, p_phi = _eta_phi(*(flat[k][link_product].astype(np.float64) for k in ("px", "py", "pz")))
-    dr_prod = np.hypot(p_eta - jet_eta[pair_jet[link_pair]], _wrap(p_phi - jet_phi[pair_jet[link_pair]]))
+    _, p_eta, p_phi = pt_eta_phi(*(flat[k][link_product].astype(np.float64) for k in ("px", "py", "pz")))
+    dr_prod = delta_r(p_eta, p_phi, jet_eta[pair_jet[link_pair]], jet_phi[pair_jet[link_pair]])
     farthest = np.full(len(pair_res), np.inf)
     farthest[per_pair > 0] = 0.0
     np.maximum.at(farthest, link_pair, dr_prod)
@@ -205,8 +195,7 @@ def boosted_jets_from_events(events: ak.Array, process: str, jets_cfg: dict[str,
     jet_event = np.repeat(np.arange(n_events), ak.num(jets).to_numpy())
     fj = ak.flatten(jets)
     j = {k: ak.to_numpy(getattr(fj, k)).astype(np.float64) for k in ("px", "py", "pz", "E")}
-    jet_pt = np.hypot(j["px"], j["py"])
-    jet_eta, jet_phi = _eta_phi(j["px"], j["py"], j["pz"])
+    jet_pt, jet_eta, jet_phi = pt_eta_phi(j["px"], j["py"], j["pz"])
     jet_mass = np.sqrt(np.clip(j["E"] ** 2 - j["px"] ** 2 - j["py"] ** 2 - j["pz"] ** 2, 0.0, None))
 
     in_window = (jet_pt < jets_cfg["pt_max_gev"]) & (np.abs(jet_eta) < jets_cfg["abs_eta_max"])
@@ -231,7 +220,7 @@ def boosted_jets_from_events(events: ak.Array, process: str, jets_cfg: dict[str,
     c_jet, c_meas, c_pt, rank = c_jet[cap], c_meas[cap], c_pt[cap], rank[cap]
     rows = meas.rows[c_meas]
 
-    c_eta, c_phi = _eta_phi(*(meas.p4[k][c_meas] for k in ("px", "py", "pz")))
+    _, c_eta, c_phi = pt_eta_phi(*(meas.p4[k][c_meas] for k in ("px", "py", "pz")))
     tracked = meas.tracked[c_meas]
     f = {k: flat[k][rows].astype(np.float64) for k in ("x", "y", "z", "px", "py", "pz")}
     true_d0, true_z0 = impact_parameters_with_beam_spot(
@@ -240,7 +229,7 @@ def boosted_jets_from_events(events: ak.Array, process: str, jets_cfg: dict[str,
     constituents: dict[str, np.ndarray] = {
         "pt": c_pt,
         "deta": c_eta - jet_eta[c_jet],
-        "dphi": _wrap(c_phi - jet_phi[c_jet]),
+        "dphi": wrap_phi(c_phi - jet_phi[c_jet]),
         "d0": np.where(tracked, true_d0 + meas.d0_noise[c_meas], 0.0),
         "z0": np.where(tracked, true_z0 + meas.z0_noise[c_meas], 0.0),
         "d0_err": meas.d0_err[c_meas],

@@ -18,7 +18,7 @@ from jetfm.generate.root_io import flat_particles, read_events, read_provenance
 from jetfm.jets import truth
 from jetfm.jets.boosted import boosted_jets_from_events
 from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask
-from jetfm.jets.pairs import delta_r, nearest_within, same_event_pairs
+from jetfm.jets.pairs import delta_r, nearest_within, pt_eta_phi, same_event_pairs, wrap_phi
 from jetfm.jets.parquet_io import JetTable, write_jet_table
 from jetfm.jets.readers import read_source
 from jetfm.provenance import provenance
@@ -34,15 +34,6 @@ def _file_seed(base: int, path: Path) -> int:
     return int.from_bytes(hashlib.sha256(f"{base}:{path.name}".encode()).digest()[:8], "little")
 
 
-def _pt_eta_phi(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pt = np.hypot(px, py)
-    return pt, np.arcsinh(pz / np.clip(pt, 1e-12, None)), np.arctan2(py, px)
-
-
-def _wrap(dphi: np.ndarray) -> np.ndarray:
-    return (dphi + np.pi) % (2 * np.pi) - np.pi
-
-
 def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, Any],
                      rng: np.random.Generator) -> JetTable:
     """Cluster, measure tracks, associate them to jets and label everything, for one file."""
@@ -56,12 +47,12 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
     jet_event = np.repeat(np.arange(n_events), ak.num(jets).to_numpy())
     fj = ak.flatten(jets)
     jet_px, jet_py, jet_pz, jet_e = (ak.to_numpy(getattr(fj, a)) for a in ("px", "py", "pz", "E"))
-    jet_pt, jet_eta, jet_phi = _pt_eta_phi(jet_px, jet_py, jet_pz)
+    jet_pt, jet_eta, jet_phi = pt_eta_phi(jet_px, jet_py, jet_pz)
     jet_mass = np.sqrt(np.clip(jet_e**2 - jet_px**2 - jet_py**2 - jet_pz**2, 0.0, None))
 
     # --- tracks: charged final-state particles through the detector --------------------
     charged = np.flatnonzero((flat["status"] > 0) & (flat["charge"] != 0))
-    t_pt, t_eta, t_phi = _pt_eta_phi(*(flat[k][charged].astype(np.float64) for k in ("px", "py", "pz")))
+    t_pt, t_eta, t_phi = pt_eta_phi(*(flat[k][charged].astype(np.float64) for k in ("px", "py", "pz")))
     inside = np.abs(t_eta) < det["tracking"]["track_abs_eta_max"]  # the rest never makes a track
     charged, t_pt, t_eta, t_phi = charged[inside], t_pt[inside], t_eta[inside], t_phi[inside]
     t_event = event_of[charged]
@@ -81,7 +72,7 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
     trk = {
         "pt": meas.pt,
         "deta": t_eta[sel][meas.kept] - jet_eta[t_jet],
-        "dphi": _wrap(t_phi[sel][meas.kept] - jet_phi[t_jet]),
+        "dphi": wrap_phi(t_phi[sel][meas.kept] - jet_phi[t_jet]),
         "d0": meas.d0, "z0": meas.z0, "z0_err": meas.z0_err,
         "d0_err": d0_error_with_beam_spot(meas.d0_err, det["tracking"]),
     }

@@ -1,5 +1,5 @@
-"""All (a, b) pairs of objects from the same event, vectorised: the building block of
-ΔR matching between tracks, hadrons, resonances and jets."""
+"""ΔR matching between tracks, hadrons, resonances and jets: all (a, b) pairs of objects
+from the same event, vectorised, and the (η, φ) arithmetic they need."""
 
 from __future__ import annotations
 
@@ -24,9 +24,18 @@ def same_event_pairs(a_event: np.ndarray, b_event: np.ndarray,
     return ia, ib
 
 
+def wrap_phi(dphi: np.ndarray) -> np.ndarray:
+    """Azimuthal differences into [−π, π)."""
+    return (dphi + np.pi) % (2 * np.pi) - np.pi
+
+
+def pt_eta_phi(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pt = np.hypot(px, py)
+    return pt, np.arcsinh(pz / np.clip(pt, 1e-12, None)), np.arctan2(py, px)
+
+
 def delta_r(eta1: np.ndarray, phi1: np.ndarray, eta2: np.ndarray, phi2: np.ndarray) -> np.ndarray:
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
+    return np.hypot(eta1 - eta2, wrap_phi(phi1 - phi2))
 
 
 def nearest_within(a_event: np.ndarray, a_eta: np.ndarray, a_phi: np.ndarray, b_event: np.ndarray,

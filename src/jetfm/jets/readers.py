@@ -72,6 +72,7 @@ import numpy as np
 import uproot
 
 from jetfm.detector import lifetime_sign
+from jetfm.jets.pairs import wrap_phi
 from jetfm.jets.parquet_io import CONSTITUENT_FIELDS, JET_COLUMNS, JetFileError, JetTable
 
 TREE_NAME = "tree"
@@ -100,10 +101,6 @@ SOURCES = ("btag-root", "jetclass-root")
 
 # jetfm's 8 particle classes (parquet_io / docs/data-formats.md).
 PHOTON, HADRON_NEG, HADRON_NEUTRAL, HADRON_POS, ELECTRON, POSITRON, MUON_NEG, MUON_POS = range(8)
-
-
-def _wrap(dphi: np.ndarray) -> np.ndarray:
-    return (dphi + np.pi) % (2 * np.pi) - np.pi
 
 
 def _find_tree(path: Path, handle: Any) -> Any:
@@ -237,7 +234,7 @@ def read_btag_root(path: str | Path, max_tracks: int = 15) -> JetTable:
         "label": label,
         "event": event,
     }
-    dphi = _wrap(trk["trk_phi"] - jet_phi[jet])
+    dphi = wrap_phi(trk["trk_phi"] - jet_phi[jet])
     d0, z0 = lifetime_sign(trk["trk_d0"] * BTAG_LENGTH_TO_MM, trk["trk_z0"] * BTAG_LENGTH_TO_MM,
                            dphi, jet_eta[jet])
     tracks = {
@@ -304,7 +301,7 @@ def read_jetclass_root(path: str | Path, max_constituents: int = 128) -> JetTabl
         "label": np.argmax(onehot, axis=1),
         "event": np.arange(n_jets, dtype=np.int64),
     }
-    dphi = _wrap(part["part_dphi"].astype(np.float64))
+    dphi = wrap_phi(part["part_dphi"].astype(np.float64))
     d0, z0 = lifetime_sign(part["part_d0val"] * JETCLASS_LENGTH_TO_MM,
                            part["part_dzval"] * JETCLASS_LENGTH_TO_MM,
                            dphi, jet_eta[jet])

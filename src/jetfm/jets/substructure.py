@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import vector
 
+from jetfm.jets.pairs import wrap_phi
+
 vector.register_awkward()
 
 # Large enough that every pair inside a jet merges before the beam distance matters,
@@ -31,10 +33,6 @@ def _quiet_exclusive_warning() -> Iterator[None]:
             yield
     finally:
         warnings.formatwarning = saved_format
-
-
-def _wrap(dphi: np.ndarray) -> np.ndarray:
-    return (dphi + np.pi) % (2 * np.pi) - np.pi
 
 
 def _padded_axes(axes: ak.Array, n: int, n_jets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,7 +92,7 @@ def nsubjettiness(pt: npt.ArrayLike, eta: npt.ArrayLike, phi: npt.ArrayLike, cou
         with _quiet_exclusive_warning():
             axes = sequence.exclusive_jets_up_to(n)
         axis_rap, axis_phi, valid = _padded_axes(axes, n, n_jets)
-        dr2 = (eta[:, None] - axis_rap[jet_of]) ** 2 + _wrap(phi[:, None] - axis_phi[jet_of]) ** 2
+        dr2 = (eta[:, None] - axis_rap[jet_of]) ** 2 + wrap_phi(phi[:, None] - axis_phi[jet_of]) ** 2
         dr2 = np.where(valid[jet_of], dr2, np.inf).min(axis=1)
         taus[:, n - 1] = np.bincount(jet_of, weights=pt * dr2 ** (beta / 2), minlength=n_jets)
 
