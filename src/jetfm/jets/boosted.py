@@ -28,6 +28,7 @@ from jetfm.generate.record import RESONANCE_IDS
 from jetfm.generate.root_io import flat_particles
 from jetfm.jets import truth
 from jetfm.jets.cluster import visible_mask
+from jetfm.jets.constituents import constituent_truth, leading_per_jet
 from jetfm.jets.pairs import delta_r, pt_eta_phi, same_event_pairs, wrap_phi
 from jetfm.jets.parquet_io import JetTable
 
@@ -210,21 +211,17 @@ def boosted_jets_from_events(events: ak.Array, process: str, jets_cfg: dict[str,
     n_members = ak.num(per_jet).to_numpy()
     c_jet = np.repeat(np.arange(len(jet_pt)), n_members)
     c_meas = ak.to_numpy(ak.flatten(per_jet)) + m_start[jet_event[c_jet]]
-    c_pt = np.hypot(meas.p4["px"][c_meas], meas.p4["py"][c_meas])
-    order = np.lexsort((-c_pt, c_jet))
-    c_jet, c_meas, c_pt = c_jet[order], c_meas[order], c_pt[order]
-    start = np.concatenate([[0], np.cumsum(n_members)])[:-1]
-    rank = np.arange(len(c_jet)) - start[c_jet]
+    c_pt, c_eta, c_phi = pt_eta_phi(*(meas.p4[k][c_meas] for k in ("px", "py", "pz")))
+    order, rank = leading_per_jet(c_jet, c_pt, len(jet_pt))
     # truth and impact parameters only for the jets that stay
-    cap = (rank < jets_cfg["max_constituents"]) & keep_jet[c_jet]
-    c_jet, c_meas, c_pt, rank = c_jet[cap], c_meas[cap], c_pt[cap], rank[cap]
+    cap = (rank < jets_cfg["max_constituents"]) & keep_jet[c_jet[order]]
+    order, rank = order[cap], rank[cap]
+    c_jet, c_meas, c_pt, c_eta, c_phi = (a[order] for a in (c_jet, c_meas, c_pt, c_eta, c_phi))
     rows = meas.rows[c_meas]
 
-    _, c_eta, c_phi = pt_eta_phi(*(meas.p4[k][c_meas] for k in ("px", "py", "pz")))
     tracked = meas.tracked[c_meas]
-    f = {k: flat[k][rows].astype(np.float64) for k in ("x", "y", "z", "px", "py", "pz")}
     true_d0, true_z0 = impact_parameters_with_beam_spot(
-        *(f[k] for k in ("x", "y", "z", "px", "py", "pz")), event_of[rows],
+        *(flat[k][rows].astype(np.float64) for k in ("x", "y", "z", "px", "py", "pz")), event_of[rows],
         (j["px"][c_jet], j["py"][c_jet], j["pz"][c_jet]), det["tracking"], rng)
     constituents: dict[str, np.ndarray] = {
         "pt": c_pt,
@@ -239,19 +236,8 @@ def boosted_jets_from_events(events: ak.Array, process: str, jets_cfg: dict[str,
     }
 
     weak_b, weak_c = truth.weak_heavy_hadron_rows(flat["id"], event_of, flat["no"], flat["mother1"])
-    from_b, from_c = truth.heavy_flavour_ancestry(rows, event_of, flat["status"], flat["mother1"],
-                                                  index, weak_b, weak_c)
-    pos = np.stack([f["x"], f["y"], f["z"]], axis=1)
-    tol = jets_cfg["vertex_merge_mm"]
-    displaced = np.einsum("tk,tk->t", pos, pos) >= tol**2
-    constituents["origin"] = truth.track_origin(from_b, from_c, displaced)
-    compact = np.cumsum(keep_jet) - 1  # kept jet → row of the padded arrays
-    width = int(rank.max(initial=0)) + 1
-    padded = np.zeros((int(keep_jet.sum()), width, 3))
-    valid = np.zeros(padded.shape[:2], dtype=bool)
-    padded[compact[c_jet], rank] = pos
-    valid[compact[c_jet], rank] = True
-    constituents["vertex"] = truth.vertex_index(padded, valid, tol)[compact[c_jet], rank]
+    constituents["origin"], constituents["vertex"] = constituent_truth(
+        flat, event_of, index, weak_b, weak_c, rows, c_jet, rank, jets_cfg["vertex_merge_mm"])
 
     n_kept = np.minimum(n_members, jets_cfg["max_constituents"])
     return JetTable.from_flat(

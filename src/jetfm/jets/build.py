@@ -9,7 +9,6 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-import vector
 from tqdm import tqdm
 
 from jetfm.detector import d0_error_with_beam_spot, impact_parameters_with_beam_spot, measure_tracks
@@ -18,12 +17,11 @@ from jetfm.generate.root_io import flat_particles, read_events, read_provenance
 from jetfm.jets import truth
 from jetfm.jets.boosted import boosted_jets_from_events
 from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask
+from jetfm.jets.constituents import constituent_truth, leading_per_jet
 from jetfm.jets.pairs import delta_r, nearest_within, pt_eta_phi, same_event_pairs, wrap_phi
 from jetfm.jets.parquet_io import JetTable, write_jet_table
 from jetfm.jets.readers import read_source
 from jetfm.provenance import provenance
-
-vector.register_awkward()
 
 SPLITS = ("train", "val", "test")
 # The particle branches the jets stage reads (m, mother2 and t are not needed).
@@ -78,34 +76,19 @@ def jets_from_events(events: ak.Array, jets_cfg: dict[str, Any], det: dict[str, 
     }
 
     # Leading max_tracks tracks of each jet, pT-ordered.
-    order = np.lexsort((-trk["pt"], t_jet))
+    order, rank = leading_per_jet(t_jet, trk["pt"], len(jet_pt))
+    keep = rank < jets_cfg["max_tracks"]
+    order, rank = order[keep], rank[keep]
     t_jet, rows = t_jet[order], rows[order]
     trk = {k: v[order] for k, v in trk.items()}
-    n_per_jet = np.bincount(t_jet, minlength=len(jet_pt))
-    start = np.concatenate([[0], np.cumsum(n_per_jet)])[:-1]
-    rank = np.arange(len(t_jet)) - start[t_jet]
-    keep = rank < jets_cfg["max_tracks"]
-    t_jet, rows, rank = t_jet[keep], rows[keep], rank[keep]
-    trk = {k: v[keep] for k, v in trk.items()}
-    n_tracks = np.minimum(n_per_jet, jets_cfg["max_tracks"])
+    n_tracks = np.bincount(t_jet, minlength=len(jet_pt))
 
     # --- truth: origin, vertex, flavour ------------------------------------------------
     weak_b, weak_c = truth.weak_heavy_hadron_rows(flat["id"], event_of, flat["no"], flat["mother1"])
-    from_b, from_c = truth.heavy_flavour_ancestry(
-        rows, event_of, flat["status"], flat["mother1"], index, weak_b, weak_c)
-    tol = jets_cfg["vertex_merge_mm"]
-    pos = np.stack([flat["x"][rows], flat["y"][rows], flat["z"][rows]], axis=1).astype(np.float64)
-    displaced = np.einsum("tk,tk->t", pos, pos) >= tol**2
-    trk["origin"] = truth.track_origin(from_b, from_c, displaced)
+    trk["origin"], trk["vertex"] = constituent_truth(flat, event_of, index, weak_b, weak_c, rows, t_jet,
+                                                     rank, jets_cfg["vertex_merge_mm"])
     trk["pid"] = truth.pid_class(flat["id"][rows], flat["charge"][rows])
     trk["charge"] = flat["charge"][rows].astype(np.int8)
-
-    max_t = jets_cfg["max_tracks"]
-    padded = np.zeros((len(jet_pt), max_t, 3))
-    valid = np.zeros((len(jet_pt), max_t), dtype=bool)
-    padded[t_jet, rank] = pos
-    valid[t_jet, rank] = True
-    trk["vertex"] = truth.vertex_index(padded, valid, tol)[t_jet, rank]
 
     label = _flavour_labels(flat, weak_b, weak_c, event_of, jets_cfg, n_events,
                             jet_event, jet_eta, jet_phi)
@@ -127,8 +110,7 @@ def _flavour_labels(flat: dict[str, np.ndarray], weak_b: np.ndarray, weak_c: np.
     hadron_pt = np.hypot(flat["px"], flat["py"])
     for flavour, weak in ((truth.LABEL_C, weak_c), (truth.LABEL_B, weak_b)):
         cand = np.flatnonzero(weak & (hadron_pt > jets_cfg["heavy_hadron_pt_min_gev"]))
-        h_eta = np.arcsinh(flat["pz"][cand] / hadron_pt[cand])
-        h_phi = np.arctan2(flat["py"][cand], flat["px"][cand])
+        _, h_eta, h_phi = pt_eta_phi(flat["px"][cand], flat["py"][cand], flat["pz"][cand])
         ia, ib = same_event_pairs(event_of[cand], jet_event, n_events)
         hit = delta_r(h_eta[ia], h_phi[ia], jet_eta[ib], jet_phi[ib]) < jets_cfg["flavour_match_dr"]
         label[ib[hit]] = flavour  # b is assigned last, so it wins over c
