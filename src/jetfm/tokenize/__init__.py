@@ -1,5 +1,70 @@
-"""Constituent tokenizers (rule tokenize, `jetfm tokenize`)."""
+"""Constituent tokenizers (rule tokenize, `jetfm tokenize`): K-Means (MPMv2) and VQ-VAE (MPMv1).
 
-from jetfm.tokenize.kmeans import KMeansTokenizer, fit_tokenizer
+Both kinds share one interface: ``n_tokens``, ``info``, ``tokens(data)`` (int64 [J, W],
+-1 on padding), ``reconstruct(data)`` (float32 [J, W, 7], 0 on padding), ``save`` and ``load``.
+"""
 
-__all__ = ["KMeansTokenizer", "fit_tokenizer"]
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from jetfm.data.features import FEATURE_VERSION, pad_jets
+from jetfm.jets.parquet_io import read_jet_table
+from jetfm.provenance import atomic_output, provenance
+from jetfm.tokenize.kmeans import KMeansTokenizer, fit_kmeans, read_checkpoint
+from jetfm.tokenize.report import plot_tokenizer_report, tokenizer_quality
+from jetfm.tokenize.vqvae import VQVAETokenizer, fit_vqvae
+
+Tokenizer = KMeansTokenizer | VQVAETokenizer
+
+__all__ = ["KMeansTokenizer", "Tokenizer", "VQVAETokenizer", "fit_tokenizer", "load_tokenizer"]
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Either kind of tokenizer, chosen by the file's ``kind``."""
+    blob = read_checkpoint(path)
+    if blob["kind"] == "kmeans":
+        return KMeansTokenizer.from_checkpoint(blob)
+    return VQVAETokenizer.from_checkpoint(blob)
+
+
+def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str, Any], out: str | Path,
+                  report_out: str | Path, threads: int = 1, progress: bool = True) -> Tokenizer:
+    """Fit the tokenizer ``params['tokenizer']`` on the training jets and report on the validation jets.
+
+    Writes the checkpoint ``out``, the JSON report ``report_out`` and its figure (same name,
+    ``.png``). The quality numbers (held-out) are also stored in ``info['quality']``.
+    """
+    cfg, name = params["tokenizer"], params["name"]
+    kind = cfg.get("kind", "kmeans")
+    train = pad_jets(read_jet_table(train_file))
+    if kind == "kmeans":
+        tokenizer: Tokenizer = fit_kmeans(train, name, cfg, threads=threads, progress=progress)
+    elif kind == "vqvae":
+        tokenizer = fit_vqvae(train, name, cfg, threads=threads, progress=progress)
+    else:
+        raise ValueError(f"tokenizer '{name}': unknown kind {kind!r} (expected 'kmeans' or 'vqvae')")
+
+    val = pad_jets(read_jet_table(val_file))
+    valid = val.mask
+    tokens = tokenizer.tokens(val)[valid].numpy()
+    original = val.features[valid].numpy()
+    reconstructed = tokenizer.reconstruct(val)[valid].numpy()
+    quality = tokenizer_quality(tokens, tokenizer.n_tokens, original, reconstructed)
+    record = provenance("tokenize", params)
+    info = record | {"feature_version": FEATURE_VERSION, "quality": quality, "fit": tokenizer.info["fit"]}
+    tokenizer = replace(tokenizer, info=info)
+    tokenizer.save(out)
+
+    report_out = Path(report_out)
+    sample = params.get("sample", cfg.get("sample"))
+    report = {"name": name, "kind": kind, "sample": sample, "n_tokens": tokenizer.n_tokens,
+              "quality": quality, "fit": info["fit"], "provenance": record}
+    with atomic_output(report_out) as tmp:
+        tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    plot_tokenizer_report(tokens, tokenizer.n_tokens, original, reconstructed, report_out.with_suffix(".png"),
+                          title=f"tokenizer {name} ({kind}, {sample}), validation jets")
+    return tokenizer
