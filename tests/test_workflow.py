@@ -22,6 +22,7 @@ pytestmark = pytest.mark.workflow
 TARGET = "results/btag_vertex_ari.json"
 VALIDATION = "results/validation/btag.json"
 BOOSTED_VALIDATION = "results/validation/boosted.json"
+MPM_V1 = "models/backbones/mpm-v1.pt"
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -45,7 +46,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for item in ("Snakefile", "config.yaml", "config", "workflow"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
-    _snakemake(work, TARGET, VALIDATION, BOOSTED_VALIDATION, "--configfile", "config/tiny.yaml")
+    _snakemake(work, TARGET, VALIDATION, BOOSTED_VALIDATION, MPM_V1, "--configfile", "config/tiny.yaml")
     return work
 
 
@@ -77,6 +78,27 @@ def test_boosted_sample_and_its_validation(workdir: Path) -> None:
     populated = [name for name, c in validation["classes"].items() if c["n_jets"]]
     assert len(populated) >= 8  # 25 events per class: the rarest classes may have no jet
     assert all((workdir / "results/validation" / name).exists() for name in validation["figures"])
+
+
+def test_tokenizer_reports_and_the_mpm_v1_backbone(workdir: Path) -> None:
+    import torch
+
+    for name, kind in (("kmeans", "kmeans"), ("vqvae", "vqvae")):
+        report = json.loads((workdir / f"models/tokenizers/{name}.json").read_text())
+        assert report["kind"] == kind and 0 < report["quality"]["utilisation"] <= 1
+        assert (workdir / f"models/tokenizers/{name}.png").stat().st_size > 0
+    blob = torch.load(workdir / MPM_V1, weights_only=False)
+    assert blob["method"] == "mpm-v1" and blob["tasks"] == ["vqvae"]
+    assert blob["n_tokens"] == {"vqvae": 32}
+    assert (workdir / "models/backbones/mpm-v1.metrics.png").stat().st_size > 0
+
+
+def test_changing_the_vqvae_reruns_only_its_tokenizer_and_backbone(workdir: Path) -> None:
+    tiny = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
+    tiny["tokenizers"]["vqvae"]["steps"] = 41
+    (workdir / "config/vq.yaml").write_text(yaml.safe_dump(tiny))
+    dry = _snakemake(workdir, TARGET, MPM_V1, "--configfile", "config/vq.yaml", "--dry-run")
+    assert _planned_jobs(dry.stdout) == {"tokenize": 1, "pretrain": 1}
 
 
 def test_public_dataset_source_replaces_generation(workdir: Path) -> None:

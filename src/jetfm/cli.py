@@ -59,17 +59,28 @@ def cmd_jets(args: argparse.Namespace) -> None:
 def cmd_tokenize(args: argparse.Namespace) -> None:
     from jetfm.tokenize import fit_tokenizer
 
-    tok = fit_tokenizer(args.train, _params(args, "tokenize", tokenizer=args.name), args.out,
-                        threads=args.threads, progress=_progress(args))
+    tok = fit_tokenizer(args.train, args.val, _params(args, "tokenize", tokenizer=args.name), args.out,
+                        args.report, threads=args.threads, progress=_progress(args))
     q = tok.info["quality"]
-    print(f"tokenizer k={tok.k}: utilisation {q['utilisation']:.3f}, perplexity {q['perplexity']:.1f}, "
-          f"rms residual {q['rms_residual']:.3f}")
+    print(f"tokenizer {args.name} ({tok.n_tokens} tokens): utilisation {q['utilisation']:.3f}, "
+          f"perplexity {q['perplexity']:.1f}; report {args.report}")
+
+
+def _tokenizer_files(pairs: list[str]) -> dict[str, str]:
+    files = {}
+    for pair in pairs:
+        task, sep, path = pair.partition("=")
+        if not sep or not task or not path:
+            raise ConfigError(f"--tokenizer expects TASK=PATH (e.g. kmeans=models/tokenizers/kmeans.pt), "
+                              f"got '{pair}'")
+        files[task] = path
+    return files
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
     from jetfm.pretrain import pretrain_backbone
 
-    final = pretrain_backbone(args.train, args.val, args.tokenizer,
+    final = pretrain_backbone(args.train, args.val, _tokenizer_files(args.tokenizer),
                               _params(args, "pretrain", backbone=args.backbone),
                               args.out, args.metrics, threads=_threads(args, "pretrain"),
                               progress=_progress(args))
@@ -187,21 +198,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", required=True)
     p.add_argument("--test", required=True)
 
-    p = add("tokenize", cmd_tokenize, "Fit a K-Means constituent tokenizer on the training jets.")
+    p = add("tokenize", cmd_tokenize,
+            "Fit a constituent tokenizer (K-Means or VQ-VAE) and write its quality report.")
     _add_params_options(p)
     p.add_argument("--name", required=True, help="tokenizer name (key of `tokenizers`)")
-    p.add_argument("--train", required=True, help="training jet Parquet file")
+    p.add_argument("--train", required=True, help="training jet Parquet file (fit)")
+    p.add_argument("--val", required=True, help="validation jet Parquet file (quality report)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="tokenizer file to write (.pt)")
+    p.add_argument("--report", required=True, help="quality report to write (.json; a .png beside it)")
 
-    p = add("pretrain", cmd_pretrain, "Pre-train a backbone by masked particle modelling.")
+    p = add("pretrain", cmd_pretrain,
+            "Pre-train a backbone (MPMv1, or MPMv2 with any of id/reg/kmeans/vqvae/cnf/cfm/ssfm).")
     _add_params_options(p)
     p.add_argument("--backbone", required=True, help="backbone name (key of `backbones`)")
     p.add_argument("--train", required=True)
     p.add_argument("--val", required=True)
-    p.add_argument("--tokenizer", help="tokenizer file (needed by the kmeans task)")
+    p.add_argument("--tokenizer", action="append", default=[], metavar="TASK=PATH",
+                   help="tokenizer file of a token task, e.g. kmeans=models/tokenizers/kmeans.pt "
+                   "(repeatable)")
     p.add_argument("--out", required=True, help="checkpoint to write")
-    p.add_argument("--metrics", required=True, help="per-step metrics CSV to write")
+    p.add_argument("--metrics", required=True, help="per-step metrics CSV to write (a .png plot beside it)")
     p.add_argument("--threads", type=int, help="CPU threads (default: pretrain.threads)")
 
     p = add("vertexing", cmd_vertexing, "Train and evaluate secondary-vertex finding (ARI).")

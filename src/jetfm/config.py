@@ -105,24 +105,87 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
         elif not section["path"]:
             raise ConfigError(f"config key '{key}.path': source '{section['source']}' needs a glob "
                               "of input ROOT files")
+    for name, tok in cfg["tokenizers"].items():
+        if tok["kind"] == "vqvae" and tok["dim"] % tok["heads"]:
+            raise ConfigError(f"config key 'tokenizers.{name}.heads': {tok['heads']} heads "
+                              f"do not divide dim {tok['dim']}")
     for name, bb in cfg["backbones"].items():
-        for part in ("encoder", "decoder"):
-            if bb[part]["dim"] % bb[part]["heads"]:
-                raise ConfigError(
-                    f"config key 'backbones.{name}.{part}.heads': {bb[part]['heads']} heads "
-                    f"do not divide dim {bb[part]['dim']}"
-                )
-        if "kmeans" in bb["tasks"] and bb["tokenizer"] not in cfg["tokenizers"]:
-            raise ConfigError(
-                f"config key 'backbones.{name}.tokenizer': no tokenizer named "
-                f"'{bb['tokenizer']}' (have: {', '.join(cfg['tokenizers']) or 'none'})"
-            )
+        _check_backbone(cfg, name, bb)
     for name in cfg["downstream"]["vertexing"]["backbones"]:
         if name not in cfg["backbones"]:
             raise ConfigError(
                 f"config key 'downstream.vertexing.backbones': no backbone named '{name}' "
                 f"(have: {', '.join(cfg['backbones'])})"
             )
+
+
+TOKENIZER_KEYS = {
+    "kmeans": ("kind", "sample", "seed", "k", "n_fit", "iterations"),
+    "vqvae": ("kind", "sample", "seed", "codebook_size", "latent_dim", "dim", "layers", "heads", "ff_mult",
+              "commitment_weight", "dead_code_threshold", "kmeans_init", "steps", "batch_size", "lr",
+              "warmup_steps"),
+}
+# task → (backbone key naming its tokenizer, the tokenizer kind it needs)
+TOKEN_TASKS = {"kmeans": ("tokenizer", "kmeans"), "vqvae": ("vqvae_tokenizer", "vqvae")}
+GENERATIVE_TASKS = ("cnf", "cfm", "ssfm")
+
+
+def _check_backbone(cfg: Mapping[str, Any], name: str, bb: Mapping[str, Any]) -> None:
+    key = f"backbones.{name}"
+    parts = [("encoder", bb["encoder"]), ("decoder", bb["decoder"]), ("heads.ssfm", bb["heads"]["ssfm"])]
+    for part, section in parts:
+        if bb["method"] == "mpm-v1" and part == "decoder":
+            continue  # an MLP head: no attention
+        if section["dim"] % section["heads"]:
+            raise ConfigError(f"config key '{key}.{part}.heads': {section['heads']} heads "
+                              f"do not divide dim {section['dim']}")
+    if bb["method"] == "mpm-v1":
+        bad = [t for t in bb["tasks"] if t in GENERATIVE_TASKS]
+        if bad:
+            raise ConfigError(f"config key '{key}.tasks': {', '.join(bad)} need the mpm-v2 decoder "
+                              "(method: mpm-v2)")
+    low, high = bb["ssfm_mask_range"]
+    if low > high:
+        raise ConfigError(f"config key '{key}.ssfm_mask_range': [{low:g}, {high:g}] is not a range")
+    for task, (ref, kind) in TOKEN_TASKS.items():
+        if task not in bb["tasks"]:
+            continue
+        tok_name = bb[ref]
+        if tok_name not in cfg["tokenizers"]:
+            raise ConfigError(f"config key '{key}.{ref}': no tokenizer named '{tok_name}' "
+                              f"(have: {', '.join(cfg['tokenizers']) or 'none'})")
+        tok = cfg["tokenizers"][tok_name]
+        if tok["kind"] != kind:
+            raise ConfigError(f"config key '{key}.{ref}': the {task} task needs a {kind} tokenizer, "
+                              f"'{tok_name}' is {tok['kind']}")
+        if tok["sample"] != bb["sample"]:
+            raise ConfigError(f"config key '{key}.{ref}': tokenizer '{tok_name}' is fitted on the "
+                              f"{tok['sample']} sample, the backbone pre-trains on {bb['sample']}")
+
+
+def backbone_recipe(bb: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a backbone entry its pre-training uses: unused heads, tokenizer names and
+    mask settings are left out so that changing them re-runs nothing."""
+    tasks = bb["tasks"]
+    out = {k: v for k, v in bb.items() if k not in ("heads", "tokenizer", "vqvae_tokenizer",
+                                                    "mask_fraction", "ssfm_mask_range")}
+    out["heads"] = {t: bb["heads"][t] for t in GENERATIVE_TASKS if t in tasks}
+    if set(tasks) <= {"ssfm"}:
+        del out["decoder"]  # the ssfm decoder is sized by heads.ssfm
+    if "ssfm" in tasks:
+        out["ssfm_mask_range"] = bb["ssfm_mask_range"]
+    else:
+        out["mask_fraction"] = bb["mask_fraction"]
+    for task, (ref, _) in TOKEN_TASKS.items():
+        if task in tasks:
+            out[ref] = bb[ref]
+    return out
+
+
+def backbone_tokenizers(cfg: Mapping[str, Any], name: str) -> dict[str, str]:
+    """Token task → tokenizer name, for the token tasks of one backbone."""
+    bb = cfg["backbones"][name]
+    return {task: bb[ref] for task, (ref, _) in TOKEN_TASKS.items() if task in bb["tasks"]}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -194,19 +257,22 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
         return out
     if stage == "tokenize":
         name = wildcards["tokenizer"]
-        return {"name": name, "tokenizer": cfg["tokenizers"][name]}
+        tok = cfg["tokenizers"][name]
+        # only the keys of its kind: a vqvae setting does not re-run a kmeans tokenizer
+        return {"name": name, "sample": tok["sample"],
+                "tokenizer": {k: tok[k] for k in TOKENIZER_KEYS[tok["kind"]]}}
     if stage == "pretrain":
         name = wildcards["backbone"]
         bb = cfg["backbones"][name]
         params: dict[str, Any] = {
             "name": name,
-            "backbone": bb,
+            "backbone": backbone_recipe(bb),
             # threads change speed, not results: they travel as the rule's threads
             "pretrain": {k: v for k, v in cfg["pretrain"].items() if k != "threads"},
             "device": cfg["device"],
         }
-        if "kmeans" in bb["tasks"]:
-            params["tokenizer"] = cfg["tokenizers"][bb["tokenizer"]]
+        params["tokenizers"] = {task: stage_params(cfg, "tokenize", tokenizer=tok)
+                                for task, tok in backbone_tokenizers(cfg, name).items()}
         return params
     if stage == "vertexing":
         name = wildcards["backbone"]

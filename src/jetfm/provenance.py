@@ -15,7 +15,7 @@ from jetfm.config import config_hash
 
 _LIBRARIES = (
     "numpy", "awkward", "uproot", "fastjet", "vector", "pyarrow",
-    "pythia8mc", "torch", "faiss-cpu", "scikit-learn",
+    "pythia8mc", "torch", "faiss-cpu", "scikit-learn", "normflows", "vector-quantize-pytorch",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 
@@ -46,6 +47,45 @@ def batches(n: int, batch_size: int, generator: torch.Generator,
         chunks = [perm[start:start + batch_size] for start in range(0, stop, batch_size)]
         for i in torch.randperm(len(chunks), generator=generator).tolist():
             yield chunks[i]
+
+
+def step_seed(seed: int, step: int, stream: int = 0) -> int:
+    """A well-mixed 63-bit seed for one (seed, stream, step) triple."""
+    state = np.random.SeedSequence([seed, stream, step]).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+def step_generator(seed: int, step: int, device: torch.device | str = "cpu", stream: int = 0
+                   ) -> torch.Generator:
+    """The random stream of one training step: a pure function of (seed, step), so that a
+    run resumed from a checkpoint draws exactly what the uninterrupted run would have."""
+    return torch.Generator(device=device).manual_seed(step_seed(seed, step, stream))
+
+
+class BatchPlan:
+    """Index batch of every step, as a pure function of (seed, step).
+
+    Each epoch is a fresh permutation, bucketed by length like :func:`batches`: sorted by
+    multiplicity, cut into batches, batches shuffled. Only the current epoch is kept.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, lengths: torch.Tensor | None = None) -> None:
+        self.n, self.batch_size, self.seed, self.lengths = n, min(batch_size, n), seed, lengths
+        self.per_epoch = max(1, n // self.batch_size)
+        self._epoch = -1
+        self._chunks: list[torch.Tensor] = []
+
+    def __call__(self, step: int) -> torch.Tensor:
+        epoch, k = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            gen = step_generator(self.seed, epoch, stream=1)  # stream 1: batching, apart from steps'
+            perm = torch.randperm(self.n, generator=gen)
+            if self.lengths is not None:
+                perm = perm[torch.argsort(self.lengths[perm], stable=True)]
+            chunks = [perm[i * self.batch_size:(i + 1) * self.batch_size] for i in range(self.per_epoch)]
+            self._chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=gen).tolist()]
+            self._epoch = epoch
+        return self._chunks[k]
 
 
 def set_threads(threads: int) -> None:

@@ -1,9 +1,17 @@
+from jetfm.config import backbone_tokenizers
+
+
 def pretrain_inputs(wildcards):
-    backbone = config["backbones"][wildcards.backbone]
-    inputs = {"train": "data/jets/btag/train.parquet", "val": "data/jets/btag/val.parquet"}
-    if "kmeans" in backbone["tasks"]:
-        inputs["tokenizer"] = f"models/tokenizers/{backbone['tokenizer']}.pt"
+    sample = config["backbones"][wildcards.backbone]["sample"]
+    inputs = {"train": f"data/jets/{sample}/train.parquet", "val": f"data/jets/{sample}/val.parquet"}
+    for task, tokenizer in backbone_tokenizers(config, wildcards.backbone).items():
+        inputs[f"tokenizer_{task}"] = f"models/tokenizers/{tokenizer}.pt"
     return inputs
+
+
+def tokenizer_options(wildcards, input):
+    return " ".join(f"--tokenizer {key.removeprefix('tokenizer_')}={input[key]}"
+                    for key in input.keys() if key.startswith("tokenizer_"))
 
 
 rule pretrain:
@@ -13,9 +21,10 @@ rule pretrain:
     output:
         checkpoint="models/backbones/{backbone}.pt",
         metrics="models/backbones/{backbone}.metrics.csv",
+        plot="models/backbones/{backbone}.metrics.png",
     params:
         p=lambda w: params_json("pretrain", backbone=w.backbone),
-        tokenizer=lambda w, input: f"--tokenizer {input.tokenizer}" if "tokenizer" in input.keys() else "",
+        tokenizers=tokenizer_options,
     log:
         "logs/pretrain/{backbone}.log",
     benchmark:
@@ -28,5 +37,11 @@ rule pretrain:
         runtime=720,
     shell:
         "jetfm pretrain --params {params.p:q} --backbone {wildcards.backbone} "
-        "--train {input.train} --val {input.val} {params.tokenizer} --threads {threads} "
+        "--train {input.train} --val {input.val} {params.tokenizers} --threads {threads} "
         "--out {output.checkpoint} --metrics {output.metrics} 2>&1 | tee {log}"
+
+
+rule backbones:
+    """Every backbone of the config (models/backbones/*.pt)."""
+    input:
+        expand("models/backbones/{backbone}.pt", backbone=config["backbones"]),

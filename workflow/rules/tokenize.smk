@@ -1,9 +1,13 @@
 rule tokenize:
-    """Fit a constituent tokenizer (K-Means, faiss) on the training jets."""
+    """Fit one constituent tokenizer (K-Means with faiss, or VQ-VAE) on its sample's training
+    jets; its quality report (utilisation, perplexity, resolutions) uses the validation jets."""
     input:
-        train="data/jets/btag/train.parquet",
+        train=lambda w: f"data/jets/{config['tokenizers'][w.tokenizer]['sample']}/train.parquet",
+        val=lambda w: f"data/jets/{config['tokenizers'][w.tokenizer]['sample']}/val.parquet",
     output:
-        "models/tokenizers/{tokenizer}.pt",
+        tokenizer="models/tokenizers/{tokenizer}.pt",
+        report="models/tokenizers/{tokenizer}.json",
+        figure="models/tokenizers/{tokenizer}.png",
     params:
         p=lambda w: params_json("tokenize", tokenizer=w.tokenizer),
     log:
@@ -13,7 +17,8 @@ rule tokenize:
     threads: 2
     resources:
         mem_mb=4000,
-        runtime=60,
+        runtime=120,
     shell:
         "jetfm tokenize --params {params.p:q} --name {wildcards.tokenizer} --threads {threads} "
-        "--train {input.train} --out {output} 2>&1 | tee {log}"
+        "--train {input.train} --val {input.val} --out {output.tokenizer} --report {output.report} "
+        "2>&1 | tee {log}"

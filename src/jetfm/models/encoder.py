@@ -35,11 +35,16 @@ class JetEncoder(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> JetEncoder:
         return cls(**config)
 
-    def forward(self, features: torch.Tensor, pid: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features: torch.Tensor, pid: torch.Tensor, mask: torch.Tensor,
+                replace: torch.Tensor | None = None, replacement: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``replace`` [B,N] marks constituents whose embedding is swapped for ``replacement``
+        [B,N,D] (MPMv1's mask tokens): their features and id never reach the transformer."""
         b = features.shape[0]
         r = self.registers.shape[0]
         x = self.embed(features) + self.pid_embed(pid)
+        if replace is not None and replacement is not None:
+            x = torch.where(replace[..., None], replacement.to(x.dtype), x)
         x = torch.cat([self.registers.expand(b, r, self.dim).to(x.dtype), x], dim=1)
         key_mask = torch.cat([mask.new_ones(b, r), mask], dim=1)
         if r == 0:

@@ -2,6 +2,8 @@
 
 from jetfm.pretrain.masking import compact, sample_mask
 from jetfm.pretrain.mpm import MaskedParticleModel
-from jetfm.pretrain.train import load_backbone, pretrain_backbone
+from jetfm.pretrain.mpm_v1 import MaskedParticleModelV1
+from jetfm.pretrain.train import build_model, load_backbone, pretrain_backbone
 
-__all__ = ["MaskedParticleModel", "compact", "load_backbone", "pretrain_backbone", "sample_mask"]
+__all__ = ["MaskedParticleModel", "MaskedParticleModelV1", "build_model", "compact", "load_backbone",
+           "pretrain_backbone", "sample_mask"]
