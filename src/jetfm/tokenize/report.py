@@ -74,20 +74,27 @@ def plot_tokenizer_report(tokens: np.ndarray, n_tokens: int, original: np.ndarra
     mplhep.style.use("ROOT")
     counts = np.sort(np.bincount(np.asarray(tokens, dtype=np.int64), minlength=n_tokens))[::-1]
     residual = np.asarray(reconstructed, dtype=np.float64) - np.asarray(original, dtype=np.float64)
-    fig, axes = plt.subplots(2, 4, figsize=(24, 11))
+    fig, axes = plt.subplots(2, 4, figsize=(26, 13), layout="constrained")
     ax = axes.flat[0]
     ax.bar(np.arange(n_tokens), counts, width=1.0, color="tab:blue")
-    ax.set(yscale="log", xlabel="code (sorted by frequency)", ylabel="constituents",
-           title=f"{(counts > 0).sum()} / {n_tokens} codes used")
+    ax.set_yscale("log")
+    ax.set_xlabel("code (sorted by frequency)", fontsize=16)
+    ax.set_ylabel("constituents", fontsize=16)
+    ax.set_title(f"code usage: {(counts > 0).sum()} / {n_tokens} used", fontsize=18)
     for i, name in enumerate(CONTINUOUS_FEATURES):
         ax = axes.flat[i + 1]
         values = residual[:, i]
         width = half_width_68(values)
         # range set by the bulk so one outlier does not squash the histogram
         span = 5 * width if np.isfinite(width) and width > 0 else 1.0
-        ax.hist(np.clip(values, -span, span), bins=60, range=(-span, span), histtype="step", color="tab:red")
-        ax.set(yscale="log", xlabel=f"Δ {_FEATURE_LABELS[name]} (rec. − true)", ylabel="constituents",
-               title=f"68% half-width {width:.3g}")
+        ax.hist(np.clip(values, -span, span), bins=60, range=(-span, span), histtype="step", color="tab:red",
+                label=f"68% half-width {width:.3g}\nRMS {np.sqrt((values ** 2).mean()):.3g}")
+        ax.set_yscale("log")
+        ax.set_ylim(top=ax.get_ylim()[1] * 10)  # headroom for the legend
+        ax.set_xlabel("reconstructed − original", fontsize=16)
+        ax.set_ylabel("constituents", fontsize=16)
+        ax.set_title(_FEATURE_LABELS[name], fontsize=18)
+        ax.legend(fontsize=14, loc="upper right")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=20)
     return save_png(fig, Path(path))
