@@ -35,3 +35,11 @@ def gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """x[b, index[b, k], ...] for every b, k."""
     expanded = index.reshape(*index.shape, *([1] * (x.dim() - 2))).expand(*index.shape, *x.shape[2:])
     return torch.gather(x, 1, expanded)
+
+
+def masked_order(masked: torch.Tensor) -> torch.Tensor:
+    """Index of each masked constituent among the masked ones of its jet (pT order), [B, N].
+
+    It selects the unique mask token of MPMv1 and MPMv2; unmasked entries get 0 (unused).
+    """
+    return (torch.cumsum(masked.long(), dim=1) - 1).clamp(min=0)

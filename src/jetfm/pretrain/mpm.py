@@ -18,7 +18,7 @@ from torch import nn
 
 from jetfm.models import JetEncoder, Transformer
 from jetfm.pretrain.heads import SetFlowMatchingDecoder
-from jetfm.pretrain.masking import compact, gather_rows
+from jetfm.pretrain.masking import compact, gather_rows, masked_order
 from jetfm.pretrain.tasks import CONSTITUENT_TASKS, N_FEATURES, ReconstructionHeads, total_loss
 
 
@@ -58,7 +58,7 @@ class MaskedParticleModel(nn.Module):
             x = enc.new_zeros(b, n, dd)
             x = x.scatter(1, index[..., None].expand(-1, -1, dd),
                           self.to_decoder(enc) * kept_valid[..., None].to(enc.dtype))
-            order = (torch.cumsum(masked.long(), dim=1) - 1).clamp(min=0)
+            order = masked_order(masked)
             x = torch.where(masked[..., None], self.mask_tokens[order].to(x.dtype), x)
             regs = self.to_decoder(registers)
             y = self.decoder(torch.cat([regs, x], dim=1),

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from jetfm.models import JetEncoder
+from jetfm.pretrain.masking import masked_order
 from jetfm.pretrain.tasks import ReconstructionHeads, total_loss
 
 
@@ -37,7 +38,7 @@ class MaskedParticleModelV1(nn.Module):
     def forward(self, features: torch.Tensor, pid: torch.Tensor, mask: torch.Tensor, masked: torch.Tensor,
                 tokens: Mapping[str, torch.Tensor] | None = None,
                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        order = (torch.cumsum(masked.long(), dim=1) - 1).clamp(min=0)
+        order = masked_order(masked)
         enc, _ = self.encoder(features, pid, mask, replace=masked, replacement=self.mask_tokens[order])
         rep = self.mlp(enc[masked])
         targets = {task: t[masked] for task, t in (tokens or {}).items()}
