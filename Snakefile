@@ -32,6 +32,7 @@ include: "workflow/rules/validate.smk"
 
 rule all:
     input:
-        "results/btag_vertex_ari.json",
+        expand("results/{benchmark}.json", benchmark=BENCHMARK_NAMES),
+        "results/report.html",
         "results/validation/btag.json",
         "results/validation/boosted.json",

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 def test_every_stage_has_help() -> None:
     proc = subprocess.run([sys.executable, "-m", "jetfm.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
-    for command in ("generate", "jets", "tokenize", "pretrain", "vertexing", "vertex-baselines",
+    for command in ("generate", "jets", "tokenize", "pretrain", "downstream", "baselines", "plot", "report",
                     "aggregate", "summary", "check-config", "validate", "config-docs"):
         assert command in proc.stdout
 
@@ -37,7 +37,8 @@ def test_generate_by_hand_matches_the_workflow_params(tmp_path: Path, capsys) ->
 
 
 def test_stage_on_missing_input_fails_cleanly(tmp_path: Path, capsys) -> None:
-    code = main(["vertex-baselines", "--test", str(tmp_path / "missing.parquet"),
+    code = main(["baselines", "--config", str(REPO / "config/tiny.yaml"), "--benchmark", "btag_vertex_ari",
+                 "--train", str(tmp_path / "missing.parquet"), "--test", str(tmp_path / "missing.parquet"),
                  "--out", str(tmp_path / "out.json")])
     assert code == 2 and "not found" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()

@@ -14,7 +14,9 @@ def test_defaults_are_filled() -> None:
     assert cfg["detector"]["tracking"]["track_pt_min_gev"] == 1.0
     assert cfg["backbones"]["mpm-kmeans"]["mask_fraction"] == 0.4
     assert cfg["backbones"]["mpm-kmeans"]["encoder"]["registers"] == 4
-    assert cfg["downstream"]["vertexing"]["modes"] == ["scratch", "fixed", "finetune"]
+    assert cfg["downstream"]["btag_vertex_ari"]["modes"] == ["scratch", "fixed", "finetune"]
+    assert cfg["downstream"]["btag_vertex_ari"]["backbones"] == ["mpm-kmeans"]  # null → every backbone
+    assert cfg["downstream"]["cwola_sic"]["signal"] == "Tbqq"
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "config/tiny.yaml"])
@@ -71,7 +73,7 @@ def test_heads_must_divide_dim() -> None:
 
 def test_downstream_backbone_must_exist() -> None:
     with pytest.raises(ConfigError, match="no backbone named 'nope'"):
-        validate_config({"downstream": {"vertexing": {"backbones": ["nope"]}}})
+        validate_config({"downstream": {"btag_track_id": {"backbones": ["nope"]}}})
 
 
 def test_shard_names_follow_the_config() -> None:
@@ -88,7 +90,8 @@ def test_stage_params_isolate_what_each_stage_depends_on() -> None:
     changed = validate_config({"pretrain": {"lr": 1e-3}})
     for stage, kw in [("generate", {"sample": "btag", "shard": "bb-000"}), ("jets", {"sample": "btag"}),
                       ("jets", {"sample": "boosted"}), ("tokenize", {"tokenizer": "kmeans"}),
-                      ("vertexing", {"backbone": "mpm-kmeans", "mode": "scratch", "seed": "0"})]:
+                      ("downstream", {"benchmark": "jetclass_accuracy", "backbone": "mpm-kmeans",
+                                      "mode": "scratch", "point": "n100", "seed": "0"})]:
         assert stage_params(base, stage, **kw) == stage_params(changed, stage, **kw), stage
     assert stage_params(base, "pretrain", backbone="mpm-kmeans") != \
         stage_params(changed, "pretrain", backbone="mpm-kmeans")
@@ -120,8 +123,25 @@ def test_config_reference_matches_the_schema() -> None:
 
 def test_thread_counts_do_not_trigger_reruns() -> None:
     base = validate_config({})
-    more = validate_config({"pretrain": {"threads": 8}, "downstream": {"vertexing": {"threads": 4}}})
+    more = validate_config({"pretrain": {"threads": 8}, "downstream": {"btag_vertex_ari": {"threads": 4}}})
     assert stage_params(base, "pretrain", backbone="mpm-kmeans") == \
         stage_params(more, "pretrain", backbone="mpm-kmeans")
-    kw = {"backbone": "mpm-kmeans", "mode": "fixed", "seed": "0"}
-    assert stage_params(base, "vertexing", **kw) == stage_params(more, "vertexing", **kw)
+    kw = {"benchmark": "btag_vertex_ari", "backbone": "mpm-kmeans", "mode": "fixed", "point": "all",
+          "seed": "0"}
+    assert stage_params(base, "downstream", **kw) == stage_params(more, "downstream", **kw)
+
+
+def test_sweep_lists_do_not_re_run_existing_points() -> None:
+    base = validate_config({})
+    sweep = {"seeds": [0, 1, 2], "train_sizes": [10, None], "modes": ["fixed"]}
+    more = validate_config({"downstream": {"jetclass_accuracy": sweep}})
+    kw = {"benchmark": "jetclass_accuracy", "backbone": "mpm-kmeans", "mode": "fixed", "point": "all",
+          "seed": "0"}
+    assert stage_params(base, "downstream", **kw) == stage_params(more, "downstream", **kw)
+
+
+def test_backbone_pretrain_overrides() -> None:
+    cfg = validate_config({"backbones": {"a": {"pretrain": {"steps": 7}}, "b": {}}})
+    assert stage_params(cfg, "pretrain", backbone="a")["pretrain"]["steps"] == 7
+    assert stage_params(cfg, "pretrain", backbone="b")["pretrain"]["steps"] == cfg["pretrain"]["steps"]
+    assert "pretrain" not in stage_params(cfg, "pretrain", backbone="a")["backbone"]

@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from jetfm.downstream.metrics import adjusted_rand_index, binned_mean, n_secondary_vertices
+from jetfm.downstream.metrics import (
+    accuracy,
+    adjusted_rand_index,
+    balanced_accuracy,
+    bin_masks,
+    binned_mean,
+    confusion_matrix,
+    n_secondary_vertices,
+    roc_points,
+    sic_at_rejection,
+)
 from jetfm.graph import connected_components
 
 
@@ -50,3 +60,58 @@ def test_secondary_vertex_count_and_bins() -> None:
     n_sv = n_secondary_vertices(vertex, valid)
     assert n_sv.tolist() == [2, 0, 4]
     assert binned_mean(np.array([0.5, 1.0, 0.25]), n_sv, [0, 1, 2, 3]) == {"0": 1.0, "2": 0.5, "3+": 0.25}
+
+
+def test_balanced_accuracy_hand_computed() -> None:
+    from sklearn.metrics import balanced_accuracy_score
+
+    true = np.array([0, 0, 0, 1, 1, 2])
+    pred = np.array([0, 0, 1, 1, 0, 0])
+    # recalls 2/3, 1/2, 0 → mean 7/18
+    assert balanced_accuracy(true, pred) == pytest.approx(7 / 18)
+    assert balanced_accuracy(true, pred) == pytest.approx(balanced_accuracy_score(true, pred))
+    # classes absent from the truth do not count, even when predicted
+    assert balanced_accuracy(np.array([1, 1]), np.array([1, 3])) == 0.5
+
+
+def test_accuracy_and_confusion_hand_computed() -> None:
+    true, pred = np.array([0, 1, 2, 2]), np.array([0, 2, 2, 1])
+    assert accuracy(true, pred) == 0.5
+    assert confusion_matrix(true, pred, 3).tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 1]]
+
+
+def test_sic_hand_computed() -> None:
+    background = np.arange(100) / 100.0  # 0.00 … 0.99
+    signal = np.array([1.5, 1.4, 1.3, 0.985, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
+    scores = np.concatenate([background, signal])
+    is_signal = np.r_[np.zeros(100, bool), np.ones(10, bool)]
+    # fpr = 1 %: a cut at 0.985 passes one background jet (0.99) and four signal jets
+    assert sic_at_rejection(scores, is_signal, 0.99) == pytest.approx(0.4 / 0.1)
+    # fpr = 2 %: a cut at 0.98 passes two background jets and still four signal jets
+    assert sic_at_rejection(scores, is_signal, 0.98) == pytest.approx(0.4 / np.sqrt(0.02))
+    # fpr = 1.5 %: between the 1 % and 2 % working points, both at tpr 0.4
+    assert sic_at_rejection(scores, is_signal, 0.985) == pytest.approx(0.4 / np.sqrt(0.015))
+    # fpr = 0.5 %: between (0, 0.3) at a cut at 1.3 and (0.01, 0.3) at a cut at 0.99
+    assert sic_at_rejection(scores, is_signal, 0.995) == pytest.approx(0.3 / np.sqrt(0.005))
+
+
+def test_sic_of_a_random_classifier() -> None:
+    rng = np.random.default_rng(0)
+    is_signal = rng.random(200_000) < 0.5
+    assert sic_at_rejection(rng.random(200_000), is_signal, 0.99) == pytest.approx(0.1, abs=0.01)
+    with pytest.raises(ValueError, match="both signal and background"):
+        sic_at_rejection(np.ones(3), np.ones(3, bool))
+
+
+def test_roc_points_are_thinned_in_log_fpr() -> None:
+    rng = np.random.default_rng(1)
+    is_signal = rng.random(5000) < 0.5
+    roc = roc_points(rng.normal(size=5000) + is_signal, is_signal, max_points=50)
+    assert len(roc["fpr"]) <= 50 and roc["fpr"][0] == 0.0 and roc["fpr"][-1] == 1.0
+    assert np.all(np.diff(roc["fpr"]) >= 0) and np.all(np.diff(roc["tpr"]) >= 0)
+
+
+def test_bin_masks_last_bin_collects_the_rest() -> None:
+    keys = np.array([1, 2, 2, 5, 9])
+    masks = bin_masks(keys, [1, 2, 3, 4])
+    assert {k: int(v.sum()) for k, v in masks.items()} == {"1": 1, "2": 2, "4+": 2}

@@ -142,7 +142,7 @@ def test_resume_file_of_another_config_is_ignored(tmp_path: Path, jet_files: dic
 
 def test_all_tasks_under_bf16_autocast() -> None:
     """The CUDA path uses bf16 autocast; CPU autocast exercises the same dtype mixing."""
-    from jetfm.downstream.vertexing import TwinEdgeHead
+    from jetfm.downstream.heads import TwinEdgeHead
 
     cfg = _config()
     torch.manual_seed(0)
@@ -185,7 +185,7 @@ def test_mpm_v1_keeps_every_constituent_in_the_encoder() -> None:
 
 
 def test_backbone_config_errors_name_the_key() -> None:
-    keep = {"downstream": {"vertexing": {"backbones": ["b"]}}}
+    keep: dict = {}  # downstream benchmarks default to every backbone
     with pytest.raises(ConfigError, match=r"backbones\.b\.tasks.*mpm-v2"):
         validate_config({"backbones": {"b": {"method": "mpm-v1", "tasks": ["cnf"]}}} | keep)
     with pytest.raises(ConfigError, match=r"backbones\.b\.vqvae_tokenizer.*needs a vqvae tokenizer"):
@@ -201,7 +201,7 @@ def test_backbone_config_errors_name_the_key() -> None:
 
 def test_pretrain_params_hold_only_what_the_backbone_uses() -> None:
     base = _config()
-    keep = {"downstream": {"vertexing": {"backbones": ["b"]}}}
+    keep: dict = {}  # downstream benchmarks default to every backbone
     cfg = validate_config({"backbones": {"b": {"tasks": ["reg", "id"]}},
                            "tokenizers": {"kmeans": {}}} | keep)
     params = stage_params(cfg, "pretrain", backbone="b")

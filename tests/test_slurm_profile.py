@@ -29,8 +29,8 @@ START = REPO / "tests" / "slurm" / "start_cluster.sh"
 STOP = REPO / "tests" / "slurm" / "stop_cluster.sh"
 TIMEOUT_S = 900
 # Rules that must have been run as SLURM jobs, and those that must hold a GPU.
-SLURM_RULES = {"generate", "jets", "tokenize", "pretrain", "vertexing", "vertex_baselines"}
-GPU_RULES = {"pretrain", "vertexing"}
+SLURM_RULES = {"generate", "jets", "tokenize", "pretrain", "downstream", "baselines"}
+GPU_RULES = {"pretrain", "downstream"}
 # Copied when git cannot list the sources; outputs are never copied, so that
 # every job has to run (on SLURM) again.
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles", "benchmarks", "envs"]

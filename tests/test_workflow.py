@@ -23,6 +23,8 @@ TARGET = "results/btag_vertex_ari.json"
 VALIDATION = "results/validation/btag.json"
 BOOSTED_VALIDATION = "results/validation/boosted.json"
 MPM_V1 = "models/backbones/mpm-v1.pt"
+REPORT = "results/report.html"
+BENCHMARKS = ("btag_vertex_ari", "btag_track_id", "btag_ood_accuracy", "jetclass_accuracy", "cwola_sic")
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -46,7 +48,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for item in ("Snakefile", "config.yaml", "config", "workflow"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
-    _snakemake(work, TARGET, VALIDATION, BOOSTED_VALIDATION, MPM_V1, "--configfile", "config/tiny.yaml")
+    _snakemake(work, "all", MPM_V1, "--configfile", "config/tiny.yaml")
     return work
 
 
@@ -65,6 +67,41 @@ def test_result_file(workdir: Path) -> None:
     assert (workdir / "models/backbones/mpm-kmeans.metrics.csv").exists()
 
 
+def test_every_benchmark_plot_and_the_report(workdir: Path) -> None:
+    modes = {"btag_vertex_ari": {"scratch", "fixed", "finetune"}, "btag_track_id": {"fixed", "finetune"},
+             "btag_ood_accuracy": {"fixed"}, "jetclass_accuracy": {"scratch", "fixed"},
+             "cwola_sic": {"fixed", "supervised"}}
+    for benchmark in BENCHMARKS:
+        result = read_result(workdir / f"results/{benchmark}.json")
+        trained = [r for r in result["rows"] if r["mode"] != "baseline"]
+        assert {r["mode"] for r in trained} == modes[benchmark], benchmark
+        assert any(r["mode"] == "baseline" for r in result["rows"]), benchmark
+        assert (workdir / f"results/plots/{benchmark}.png").read_bytes()[:4] == b"\x89PNG"
+    sweep = read_result(workdir / "results/jetclass_accuracy.json")
+    points = {(s["mode"], s["n_train"]): s["n_seeds"] for s in sweep["summary"] if s["mode"] != "baseline"}
+    assert len(points) == 4 and set(points.values()) == {2} and ("fixed", 40) in points
+    cwola = read_result(workdir / "results/cwola_sic.json")
+    assert {r["n_signal"] for r in cwola["rows"] if r["mode"] == "fixed"} == {0, 5}
+    html = (workdir / REPORT).read_text()
+    assert all(b in html for b in BENCHMARKS) and html.count("data:image/png;base64,") >= len(BENCHMARKS)
+
+
+def test_summary_command_prints_every_benchmark(workdir: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "jetfm.cli", "summary",
+                           *[f"results/{b}.json" for b in BENCHMARKS]], cwd=workdir, capture_output=True,
+                          text=True, check=True)
+    assert all(b in proc.stdout for b in BENCHMARKS)
+
+
+def test_adding_a_sweep_point_runs_only_the_new_jobs(workdir: Path) -> None:
+    tiny = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
+    tiny["downstream"]["jetclass_accuracy"]["train_sizes"] = [40, 20, None]
+    (workdir / "config/sweep.yaml").write_text(yaml.safe_dump(tiny))
+    dry = _snakemake(workdir, "all", "--configfile", "config/sweep.yaml", "--dry-run")
+    # one backbone × two modes × two seeds at the new point, then the benchmark's file, its plot, the report
+    assert _planned_jobs(dry.stdout) == {"downstream": 4, "aggregate": 1, "plot": 1, "report": 1, "all": 1}
+
+
 def test_validation_target(workdir: Path) -> None:
     validation = json.loads((workdir / VALIDATION).read_text())
     assert set(validation["flavours"]) <= {"light", "c", "b"} and validation["n_jets"] > 0
@@ -73,7 +110,7 @@ def test_validation_target(workdir: Path) -> None:
 
 def test_boosted_sample_and_its_validation(workdir: Path) -> None:
     validation = json.loads((workdir / BOOSTED_VALIDATION).read_text())
-    assert len(list(workdir.glob("data/events/boosted/*.root"))) == 10
+    assert len(list(workdir.glob("data/events/boosted/*.root"))) == 12
     assert validation["n_jets"] > 20
     populated = [name for name, c in validation["classes"].items() if c["n_jets"]]
     assert len(populated) >= 8  # 25 events per class: the rarest classes may have no jet
@@ -131,11 +168,11 @@ def test_changing_pretraining_reruns_only_its_descendants(workdir: Path) -> None
     (workdir / "config/changed.yaml").write_text(yaml.safe_dump(tiny))
     args = (TARGET, "--configfile", "config/changed.yaml")
     dry = _snakemake(workdir, *args, "--dry-run")
-    assert _planned_jobs(dry.stdout) == {"pretrain": 1, "vertexing": 2, "aggregate": 1}
+    assert _planned_jobs(dry.stdout) == {"pretrain": 1, "downstream": 2, "aggregate": 1}
 
     cached = [*workdir.glob("data/events/btag/*.root"), *workdir.glob("data/jets/btag/*.parquet"),
               workdir / "models/tokenizers/kmeans.pt",
-              workdir / "results/runs/btag_vertex_ari/mpm-kmeans/scratch/seed0.json"]
+              workdir / "results/runs/btag_vertex_ari/mpm-kmeans/scratch/all/seed0.json"]
     before = {p: p.stat().st_mtime_ns for p in cached}
     backbone = workdir / "models/backbones/mpm-kmeans.pt"
     old_backbone = backbone.stat().st_mtime_ns

@@ -13,7 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jetfm.config import SAMPLES, ConfigError, load_config, stage_params
+from jetfm.config import BENCHMARK_SAMPLES, SAMPLES, ConfigError, load_config, stage_params
+
+BENCHMARKS = list(BENCHMARK_SAMPLES)
 
 
 def _params(args: argparse.Namespace, stage: str, **wildcards: str) -> dict[str, Any]:
@@ -32,7 +34,7 @@ def _threads(args: argparse.Namespace, stage: str) -> int:
     if args.params:
         return 1
     cfg = load_config(args.config)
-    return cfg["pretrain"]["threads"] if stage == "pretrain" else cfg["downstream"]["vertexing"]["threads"]
+    return cfg["pretrain"]["threads"] if stage == "pretrain" else cfg["downstream"][args.benchmark]["threads"]
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -87,21 +89,53 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
 
 
-def cmd_vertexing(args: argparse.Namespace) -> None:
-    from jetfm.downstream.vertexing import train_vertex_finder
+def cmd_downstream(args: argparse.Namespace) -> None:
+    from jetfm.downstream.run import run_benchmark
 
-    params = _params(args, "vertexing", backbone=args.backbone, mode=args.mode, seed=str(args.seed))
-    result = train_vertex_finder(args.train, args.test, args.checkpoint, params, args.out,
-                                 threads=_threads(args, "vertexing"), progress=_progress(args))
+    params = _params(args, "downstream", benchmark=args.benchmark, backbone=args.backbone, mode=args.mode,
+                     point=args.point, seed=str(args.seed))
+    result = run_benchmark(params, args.train, args.test, args.checkpoint, args.out,
+                           threads=_threads(args, "downstream"), progress=_progress(args))
     row = result["rows"][0]
-    print(f"ARI {row['backbone']}/{row['mode']}/seed{row['seed']}: {row['value']:.4f} {row['bins']}")
+    bins = f" {row['bins']}" if "bins" in row else ""
+    print(f"{result['benchmark']} {row['backbone']}/{row['mode']}/{args.point}/seed{row['seed']}: "
+          f"{result['metric']} {row['value']:.4f}{bins}")
 
 
-def cmd_vertex_baselines(args: argparse.Namespace) -> None:
-    from jetfm.downstream.vertexing import vertex_baselines
+def cmd_baselines(args: argparse.Namespace) -> None:
+    from jetfm.downstream.baselines import write_baselines
 
-    for row in vertex_baselines(args.test, args.out)["rows"]:
-        print(f"ARI {row['backbone']}: {row['value']:.4f} {row['bins']}")
+    result = write_baselines(_params(args, "downstream_baselines", benchmark=args.benchmark),
+                             args.train, args.test, args.out)
+    for row in result["rows"]:
+        print(f"{result['benchmark']} {row['backbone']}: {result['metric']} {row['value']:.4f}")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from jetfm.report.benchmark_plots import plot_benchmark
+    from jetfm.results import read_result
+
+    print(f"wrote {plot_benchmark(read_result(args.result), Path(args.out))}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from jetfm.report.html_report import build_report
+
+    config = json.loads(args.params) if args.params else load_config(args.config)
+    figures: list[Path] = []
+    for name in args.figures:  # a validation JSON stands for the figures it lists beside it
+        path = Path(name)
+        if path.suffix == ".json":
+            figures += [path.parent / f for f in json.loads(path.read_text()).get("figures", [])]
+        else:
+            figures.append(path)
+    build_report([Path(p) for p in args.results], [Path(p) for p in args.plots], figures, config,
+                 Path(args.out))
+    print(f"wrote {args.out}")
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
@@ -221,20 +255,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", required=True, help="per-step metrics CSV to write (a .png plot beside it)")
     p.add_argument("--threads", type=int, help="CPU threads (default: pretrain.threads)")
 
-    p = add("vertexing", cmd_vertexing, "Train and evaluate secondary-vertex finding (ARI).")
+    p = add("downstream", cmd_downstream,
+            "Train and score one downstream run (benchmark, backbone, mode, sweep point, seed).")
     _add_params_options(p)
-    p.add_argument("--backbone", required=True)
-    p.add_argument("--mode", required=True, choices=["scratch", "fixed", "finetune"])
+    p.add_argument("--benchmark", required=True, choices=BENCHMARKS)
+    p.add_argument("--backbone", required=True, help="backbone name (key of `backbones`)")
+    p.add_argument("--mode", required=True, choices=["scratch", "fixed", "finetune", "supervised"])
+    p.add_argument("--point", default="all",
+                   help="sweep point: all, n<training jets> (e.g. n1000) or, for cwola_sic, s<signal jets>")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train", required=True, help="training jet Parquet file")
+    p.add_argument("--test", required=True, help="test jet Parquet file")
+    p.add_argument("--checkpoint", help="backbone checkpoint (not used in scratch / supervised mode)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: downstream.<benchmark>.threads)")
+    p.add_argument("--out", required=True, help="per-run result JSON to write")
+
+    p = add("baselines", cmd_baselines, "Score the trivial answers of a benchmark (majority class, ...).")
+    _add_params_options(p)
+    p.add_argument("--benchmark", required=True, choices=BENCHMARKS)
     p.add_argument("--train", required=True)
     p.add_argument("--test", required=True)
-    p.add_argument("--checkpoint", help="backbone checkpoint (not used in scratch mode)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: downstream.vertexing.threads)")
     p.add_argument("--out", required=True)
 
-    p = add("vertex-baselines", cmd_vertex_baselines, "ARI of the trivial vertex assignments.")
-    p.add_argument("--test", required=True)
-    p.add_argument("--out", required=True)
+    p = add("plot", cmd_plot, "Plot an aggregated benchmark result (curves with seed bands, ROC, confusion).")
+    p.add_argument("--result", required=True, help="results/{benchmark}.json")
+    p.add_argument("--out", required=True, help="PNG to write")
+
+    p = add("report", cmd_report, "Write the HTML report: every result, plot and figure, with the config.")
+    _add_params_options(p)
+    p.add_argument("--results", nargs="+", required=True, help="aggregated result files")
+    p.add_argument("--plots", nargs="*", default=[], help="benchmark plots")
+    p.add_argument("--figures", nargs="*", default=[], help="other figures (validation, pre-training, ...)")
+    p.add_argument("--out", required=True, help="HTML file to write")
 
     p = add("aggregate", cmd_aggregate, "Collect per-run results into results/{benchmark}.json.")
     p.add_argument("--benchmark", required=True)

@@ -111,12 +111,31 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
                               f"do not divide dim {tok['dim']}")
     for name, bb in cfg["backbones"].items():
         _check_backbone(cfg, name, bb)
-    for name in cfg["downstream"]["vertexing"]["backbones"]:
+    for benchmark, section in cfg["downstream"].items():
+        _check_benchmark(cfg, benchmark, section)
+
+
+def _check_benchmark(cfg: dict[str, Any], benchmark: str, section: dict[str, Any]) -> None:
+    key = f"downstream.{benchmark}"
+    if section["backbones"] is None:
+        section["backbones"] = list(cfg["backbones"])
+    for name in section["backbones"]:
         if name not in cfg["backbones"]:
-            raise ConfigError(
-                f"config key 'downstream.vertexing.backbones': no backbone named '{name}' "
-                f"(have: {', '.join(cfg['backbones'])})"
-            )
+            raise ConfigError(f"config key '{key}.backbones': no backbone named '{name}' "
+                              f"(have: {', '.join(cfg['backbones'])})")
+        dim = cfg["backbones"][name]["encoder"]["dim"]
+        if "head_heads" in section and dim % section["head_heads"]:
+            raise ConfigError(f"config key '{key}.head_heads': {section['head_heads']} heads do not "
+                              f"divide the encoder dim {dim} of backbone '{name}'")
+    if benchmark == "cwola_sic":
+        from jetfm.generate.processes import BOOSTED_LABEL_NAMES
+
+        for role in ("signal", "background"):
+            if section[role] not in BOOSTED_LABEL_NAMES:
+                raise ConfigError(f"config key '{key}.{role}': '{section[role]}' is not a boosted class "
+                                  f"({', '.join(BOOSTED_LABEL_NAMES)})")
+        if section["signal"] == section["background"]:
+            raise ConfigError(f"config key '{key}.signal': signal and background are the same class")
 
 
 TOKENIZER_KEYS = {
@@ -168,7 +187,7 @@ def backbone_recipe(bb: Mapping[str, Any]) -> dict[str, Any]:
     mask settings are left out so that changing them re-runs nothing."""
     tasks = bb["tasks"]
     out = {k: v for k, v in bb.items() if k not in ("heads", "tokenizer", "vqvae_tokenizer",
-                                                    "mask_fraction", "ssfm_mask_range")}
+                                                    "mask_fraction", "ssfm_mask_range", "pretrain")}
     out["heads"] = {t: bb["heads"][t] for t in GENERATIVE_TASKS if t in tasks}
     if set(tasks) <= {"ssfm"}:
         del out["decoder"]  # the ssfm decoder is sized by heads.ssfm
@@ -215,6 +234,42 @@ def config_hash(section: Any) -> str:
 
 
 SAMPLES = ("btag", "boosted")
+
+# Keys of a downstream section that choose which jobs exist rather than what one job does.
+SWEEP_KEYS = ("backbones", "modes", "seeds", "train_sizes", "signal_jets", "supervised", "threads")
+BENCHMARK_SAMPLES = {"btag_vertex_ari": "btag", "btag_track_id": "btag", "btag_ood_accuracy": "btag",
+                     "jetclass_accuracy": "boosted", "cwola_sic": "boosted"}
+
+
+def parse_point(point: str) -> dict[str, int | None]:
+    """A sweep point wildcard: ``all`` / ``n1000`` (training jets) or ``s300`` (CWoLa signal jets)."""
+    if point == "all":
+        return {"n_train": None}
+    kind, number = point[:1], point[1:]
+    if kind in ("n", "s") and number.isdigit():
+        return {"n_train": int(number)} if kind == "n" else {"n_train": None, "n_signal": int(number)}
+    raise ConfigError(f"bad sweep point '{point}': expected 'all', 'n<jets>' or 's<signal jets>'")
+
+
+def benchmark_jobs(cfg: Mapping[str, Any], benchmark: str) -> list[dict[str, str]]:
+    """Wildcards of every run of one benchmark (backbone, mode, point, seed)."""
+    section = cfg["downstream"][benchmark]
+    if benchmark == "cwola_sic":
+        points = [f"s{n}" for n in section["signal_jets"]]
+    else:
+        points = ["all" if n is None else f"n{n}" for n in section["train_sizes"]]
+    # A scratch run depends on the encoder architecture only: one per distinct architecture,
+    # under the first backbone that has it.
+    scratch_for: dict[str, str] = {}
+    for b in section["backbones"]:
+        scratch_for.setdefault(json.dumps(cfg["backbones"][b]["encoder"], sort_keys=True), b)
+    jobs = [{"backbone": b, "mode": m, "point": p, "seed": str(s)}
+            for b in section["backbones"] for m in section["modes"] for p in points for s in section["seeds"]
+            if m != "scratch" or b in scratch_for.values()]
+    if section.get("supervised"):
+        jobs += [{"backbone": section["backbones"][0], "mode": "supervised", "point": "all", "seed": str(s)}
+                 for s in section["seeds"]]
+    return jobs
 
 
 def shard_names(cfg: Mapping[str, Any], sample: str = "btag") -> list[str]:
@@ -268,25 +323,31 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
             "name": name,
             "backbone": backbone_recipe(bb),
             # threads change speed, not results: they travel as the rule's threads
-            "pretrain": {k: v for k, v in cfg["pretrain"].items() if k != "threads"},
+            "pretrain": {k: v for k, v in cfg["pretrain"].items() if k != "threads"} | bb["pretrain"],
             "device": cfg["device"],
         }
         params["tokenizers"] = {task: stage_params(cfg, "tokenize", tokenizer=tok)
                                 for task, tok in backbone_tokenizers(cfg, name).items()}
         return params
-    if stage == "vertexing":
-        name = wildcards["backbone"]
-        vtx = {k: v for k, v in cfg["downstream"]["vertexing"].items()
-               if k not in ("backbones", "modes", "seeds", "threads")}
+    if stage == "downstream":
+        benchmark, name = wildcards["benchmark"], wildcards["backbone"]
+        section = cfg["downstream"][benchmark]
+        mode = wildcards["mode"]
         return {
-            "benchmark": "btag_vertex_ari",
+            "benchmark": benchmark,
             "backbone_name": name,
             # scratch needs only the architecture; the pre-training recipe stays out
-            # so that changing it does not re-run the scratch baseline.
+            # so that changing it does not re-run the scratch runs.
             "encoder": cfg["backbones"][name]["encoder"],
-            "mode": wildcards["mode"],
+            "mode": mode,
+            "point": parse_point(wildcards["point"]),
             "seed": int(wildcards["seed"]),
-            "vertexing": vtx,
+            "settings": {k: v for k, v in section.items() if k not in SWEEP_KEYS},
             "device": cfg["device"],
         }
+    if stage == "downstream_baselines":
+        benchmark = wildcards["benchmark"]
+        section = cfg["downstream"][benchmark]
+        keep = ("signal", "background", "background_rejection")
+        return {"benchmark": benchmark, "settings": {k: section[k] for k in keep if k in section}}
     raise ConfigError(f"unknown stage '{stage}'")

@@ -31,6 +31,7 @@ RESULT_SCHEMA: dict[str, Any] = {
                     "seed": {"type": "integer"},
                     "value": {"type": "number"},
                     "n_train": {"type": ["integer", "null"]},
+                    "n_signal": {"type": "integer"},
                     "bins": {"type": "object", "additionalProperties": {"type": "number"}},
                 },
             },
@@ -63,15 +64,29 @@ def read_result(path: str | Path) -> dict[str, Any]:
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and standard deviation over seeds per (backbone, mode)."""
-    groups: dict[tuple[str, str], list[float]] = {}
+    """Mean and standard deviation over seeds per (backbone, mode, n_train, n_signal), overall and per bin."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["backbone"], row["mode"]), []).append(row["value"])
-    return [
-        {"backbone": b, "mode": m, "n_seeds": len(v), "mean": float(np.mean(v)),
-         "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
-        for (b, m), v in groups.items()
-    ]
+        key = (row["backbone"], row["mode"], row.get("n_train"), row.get("n_signal"))
+        groups.setdefault(key, []).append(row)
+    out = []
+    for (backbone, mode, n_train, n_signal), members in groups.items():
+        values = [r["value"] for r in members]
+        per_bin: dict[str, list[float]] = {}
+        for r in members:
+            for label, v in r.get("bins", {}).items():
+                per_bin.setdefault(label, []).append(v)
+        out.append({
+            "backbone": backbone, "mode": mode, "n_train": n_train, "n_signal": n_signal,
+            "n_seeds": len(values), "mean": float(np.mean(values)), "std": _std(values),
+            "bins_mean": {k: float(np.mean(v)) for k, v in per_bin.items()},
+            "bins_std": {k: _std(v) for k, v in per_bin.items()},
+        })
+    return out
+
+
+def _std(values: Sequence[float]) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def aggregate_results(run_files: Sequence[str | Path], benchmark: str, out: str | Path) -> dict[str, Any]:

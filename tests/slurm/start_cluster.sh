@@ -225,7 +225,7 @@ case $state in
 esac
 log "node $NODE is $state after $(( SECONDS - start ))s"
 
-# GPU jobs must be schedulable, otherwise pretrain/vertexing would pend forever.
+# GPU jobs must be schedulable, otherwise pretrain/downstream would pend forever.
 if ! timeout 60 srun --partition=main --gpus=1 --time=1 --mem=10 true; then
     die "a --gpus=1 test job could not run"
 fi

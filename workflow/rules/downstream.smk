@@ -1,51 +1,103 @@
-VTX = config["downstream"]["vertexing"]
+from jetfm.config import BENCHMARK_SAMPLES, benchmark_jobs
+
+DOWNSTREAM = config["downstream"]
+BENCHMARK_NAMES = list(DOWNSTREAM)
 
 
-def vertexing_inputs(wildcards):
-    inputs = {"train": "data/jets/btag/train.parquet", "test": "data/jets/btag/test.parquet"}
+def sample_splits(wildcards):
+    sample = BENCHMARK_SAMPLES[wildcards.benchmark]
+    return {"train": f"data/jets/{sample}/train.parquet", "test": f"data/jets/{sample}/test.parquet"}
+
+
+def downstream_inputs(wildcards):
+    inputs = sample_splits(wildcards)
     if wildcards.mode != "scratch":  # scratch needs the architecture only, not the weights
         inputs["checkpoint"] = f"models/backbones/{wildcards.backbone}.pt"
     return inputs
 
 
-rule vertexing:
-    """Secondary-vertex finding with one backbone in one mode and seed → per-run JSON."""
+rule downstream:
+    """One benchmark run: backbone × mode × sweep point × seed → per-run JSON."""
     input:
-        unpack(vertexing_inputs),
+        unpack(downstream_inputs),
     output:
-        "results/runs/btag_vertex_ari/{backbone}/{mode}/seed{seed}.json",
+        "results/runs/{benchmark}/{backbone}/{mode}/{point}/seed{seed}.json",
     wildcard_constraints:
-        mode="scratch|fixed|finetune",
+        benchmark="|".join(BENCHMARK_NAMES),
+        mode="scratch|fixed|finetune|supervised",
+        point=r"all|n\d+|s\d+",
         seed=r"\d+",
     params:
-        p=lambda w: params_json("vertexing", backbone=w.backbone, mode=w.mode, seed=w.seed),
+        p=lambda w: params_json("downstream", benchmark=w.benchmark, backbone=w.backbone, mode=w.mode,
+                                point=w.point, seed=w.seed),
         checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if "checkpoint" in input.keys() else "",
     log:
-        "logs/vertexing/{backbone}-{mode}-seed{seed}.log",
+        "logs/downstream/{benchmark}/{backbone}-{mode}-{point}-seed{seed}.log",
     benchmark:
-        "logs/benchmarks/vertexing/{backbone}-{mode}-seed{seed}.tsv",
-    threads: VTX["threads"]
+        "logs/benchmarks/downstream/{benchmark}/{backbone}-{mode}-{point}-seed{seed}.tsv",
+    threads: lambda w: DOWNSTREAM[w.benchmark]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=6000,
         runtime=240,
     shell:
-        "jetfm vertexing --params {params.p:q} --backbone {wildcards.backbone} --mode {wildcards.mode} "
-        "--seed {wildcards.seed} --train {input.train} --test {input.test} {params.checkpoint} --threads {threads} "
-        "--out {output} 2>&1 | tee {log}"
+        "jetfm downstream --params {params.p:q} --benchmark {wildcards.benchmark} "
+        "--backbone {wildcards.backbone} --mode {wildcards.mode} --point {wildcards.point} "
+        "--seed {wildcards.seed} --train {input.train} --test {input.test} {params.checkpoint} "
+        "--threads {threads} --out {output} 2>&1 | tee {log}"
 
 
-rule vertex_baselines:
-    """ARI of the trivial answers (one vertex per jet; one vertex per track)."""
+rule baselines:
+    """The trivial answers of one benchmark (majority class, one vertex per jet, random classifier)."""
     input:
-        test="data/jets/btag/test.parquet",
+        unpack(sample_splits),
     output:
-        "results/runs/btag_vertex_ari/baselines.json",
+        "results/runs/{benchmark}/baselines.json",
+    wildcard_constraints:
+        benchmark="|".join(BENCHMARK_NAMES),
+    params:
+        p=lambda w: params_json("downstream_baselines", benchmark=w.benchmark),
     log:
-        "logs/vertexing/baselines.log",
+        "logs/baselines/{benchmark}.log",
     benchmark:
-        "logs/benchmarks/vertex_baselines/baselines.tsv",
+        "logs/benchmarks/baselines/{benchmark}.tsv",
     resources:
         mem_mb=2000,
         runtime=30,
     shell:
-        "jetfm vertex-baselines --test {input.test} --out {output} 2>&1 | tee {log}"
+        "jetfm baselines --params {params.p:q} --benchmark {wildcards.benchmark} --train {input.train} "
+        "--test {input.test} --out {output} 2>&1 | tee {log}"
+
+
+def benchmark_runs(wildcards):
+    if wildcards.benchmark not in DOWNSTREAM:
+        raise ValueError(f"unknown benchmark '{wildcards.benchmark}' (have: {', '.join(DOWNSTREAM)})")
+    return [f"results/runs/{wildcards.benchmark}/baselines.json"] + [
+        "results/runs/{benchmark}/{backbone}/{mode}/{point}/seed{seed}.json".format(
+            benchmark=wildcards.benchmark, **job)
+        for job in benchmark_jobs(config, wildcards.benchmark)
+    ]
+
+
+rule aggregate:
+    """All runs of one benchmark → results/{benchmark}.json (rows, summary over seeds, provenance)."""
+    input:
+        benchmark_runs,
+    output:
+        "results/{benchmark}.json",
+    wildcard_constraints:
+        benchmark="|".join(BENCHMARK_NAMES),
+    log:
+        "logs/aggregate/{benchmark}.log",
+    benchmark:
+        "logs/benchmarks/aggregate/{benchmark}.tsv",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "jetfm aggregate --benchmark {wildcards.benchmark} --out {output} {input} 2>&1 | tee {log}"
+
+
+rule benchmarks:
+    """Every configured benchmark's result file."""
+    input:
+        expand("results/{benchmark}.json", benchmark=BENCHMARK_NAMES),

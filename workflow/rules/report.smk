@@ -1,27 +1,45 @@
-def benchmark_runs(wildcards):
-    if wildcards.benchmark != "btag_vertex_ari":
-        raise ValueError(f"unknown benchmark '{wildcards.benchmark}'")
-    return [
-        "results/runs/btag_vertex_ari/baselines.json",
-        *expand("results/runs/btag_vertex_ari/{backbone}/{mode}/seed{seed}.json",
-                backbone=VTX["backbones"], mode=VTX["modes"], seed=VTX["seeds"]),
-    ]
+from jetfm.config import backbone_tokenizers
 
 
-rule aggregate:
-    """All runs of one benchmark → results/{benchmark}.json (rows, summary, provenance)."""
+def report_backbones():
+    return sorted({b for section in DOWNSTREAM.values() for b in section["backbones"]})
+
+
+rule plot:
+    """Curves with seed bands, ROC curves and confusion matrices of one benchmark."""
     input:
-        benchmark_runs,
-    output:
         "results/{benchmark}.json",
+    output:
+        "results/plots/{benchmark}.png",
     wildcard_constraints:
-        benchmark=r"[a-z_]+",
+        benchmark="|".join(BENCHMARK_NAMES),
     log:
-        "logs/aggregate/{benchmark}.log",
-    benchmark:
-        "logs/benchmarks/aggregate/{benchmark}.tsv",
+        "logs/plot/{benchmark}.log",
     resources:
         mem_mb=1000,
         runtime=10,
     shell:
-        "jetfm aggregate --benchmark {wildcards.benchmark} --out {output} {input} 2>&1 | tee {log}"
+        "jetfm plot --result {input} --out {output} 2>&1 | tee {log}"
+
+
+rule report:
+    """results/report.html: every result, plot and figure, with the config that made them."""
+    input:
+        results=expand("results/{benchmark}.json", benchmark=BENCHMARK_NAMES),
+        plots=expand("results/plots/{benchmark}.png", benchmark=BENCHMARK_NAMES),
+        validation=["results/validation/btag.json", "results/validation/boosted.json"],
+        pretraining=expand("models/backbones/{backbone}.metrics.png", backbone=report_backbones()),
+        tokenizers=sorted({f"models/tokenizers/{t}.png" for b in report_backbones()
+                           for t in backbone_tokenizers(config, b).values()}),
+    output:
+        "results/report.html",
+    params:
+        p=lambda w: json.dumps(config, sort_keys=True),
+    log:
+        "logs/report.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "jetfm report --params {params.p:q} --results {input.results} --plots {input.plots} "
+        "--figures {input.validation} {input.pretraining} {input.tokenizers} --out {output} 2>&1 | tee {log}"

@@ -14,6 +14,8 @@ rule tokenize:
         "logs/tokenize/{tokenizer}.log",
     benchmark:
         "logs/benchmarks/tokenize/{tokenizer}.tsv",
+    # on the critical path (tokenizer → pretrain → fixed/finetune runs): before any scratch run
+    priority: 10
     threads: 2
     resources:
         mem_mb=4000,

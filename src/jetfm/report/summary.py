@@ -7,21 +7,28 @@ from typing import Any
 from jetfm.results import summarise
 
 
+def _bin_key(label: str) -> tuple[int, str]:
+    number = label.rstrip("+")
+    return (int(number) if number.isdigit() else 0, label)
+
+
 def format_summary(result: dict[str, Any]) -> str:
-    rows = result.get("summary") or summarise(result["rows"])
-    bins = sorted({b for r in result["rows"] for b in r.get("bins", {})})
-    header = f"{'backbone':<24} {'mode':<9} {'seeds':>5} {'mean ± std':>18}"
-    header += "".join(f" {('bin ' + b):>9}" for b in bins)
+    """One line per (backbone, mode, sweep point): seeds, mean ± std over seeds, per-bin means."""
+    groups = result.get("summary") or summarise(result["rows"])
+    bins = sorted({b for r in result["rows"] for b in r.get("bins", {})}, key=_bin_key)
+    point = "signal" if any(s.get("n_signal") is not None for s in groups) else "n_train"
+    header = f"{'backbone':<22} {'mode':<10} {point:>8} {'seeds':>5} {'mean ± std':>17}"
+    header += "".join(f" {b:>6}" for b in bins)
     lines = [f"{result['benchmark']} ({result['metric']})", header, "-" * len(header)]
-    for s in rows:
-        per_bin = {}
-        for r in result["rows"]:
-            if (r["backbone"], r["mode"]) == (s["backbone"], s["mode"]):
-                for b, v in r.get("bins", {}).items():
-                    per_bin.setdefault(b, []).append(v)
+    for s in groups:
+        bins_mean = s.get("bins_mean")
+        if bins_mean is None:  # summaries written before per-bin statistics existed
+            same = [r for r in result["rows"] if (r["backbone"], r["mode"]) == (s["backbone"], s["mode"])]
+            bins_mean = summarise(same)[0]["bins_mean"]
+        where = s.get("n_signal") if point == "signal" else s.get("n_train")
         value = f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s["n_seeds"] > 1 else "")
-        line = f"{s['backbone']:<24} {s['mode']:<9} {s['n_seeds']:>5} {value:>18}"
-        line += "".join(
-            f" {sum(per_bin[b]) / len(per_bin[b]):>9.4f}" if b in per_bin else f" {'-':>9}" for b in bins)
+        line = f"{s['backbone']:<22} {s['mode']:<10} {'' if where is None else where:>8} {s['n_seeds']:>5} "
+        line += f"{value:>17}" + "".join(f" {bins_mean[b]:>6.3f}" if b in bins_mean else f" {'-':>6}"
+                                         for b in bins)
         lines.append(line)
     return "\n".join(lines)
