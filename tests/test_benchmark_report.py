@@ -86,3 +86,12 @@ def test_summary_groups_by_sweep_point() -> None:
     assert "0.5600 ± 0.0707" in line
     cwola = format_summary(_result("cwola_sic"))
     assert "signal" in cwola.splitlines()[1] and " 300 " in cwola
+
+
+def test_a_sweep_of_training_jets_draws_a_curve() -> None:
+    from jetfm.report.benchmark_plots import _curve_axis
+
+    result = _result("btag_ood_accuracy")
+    assert _curve_axis(result) is None  # one training-set size: points per backbone and mode
+    result["rows"] = [r | {"n_train": 1000 * (1 + r["seed"])} for r in result["rows"]]
+    assert _curve_axis(result) == ("n_train", "training jets", True)

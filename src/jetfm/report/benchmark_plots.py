@@ -40,9 +40,19 @@ def _label(s: dict[str, Any]) -> str:
     return s["backbone"] if s["mode"] == "baseline" else f"{s['backbone']} · {s['mode']}"
 
 
+def _curve_axis(result: dict[str, Any]) -> tuple[str, str, bool] | None:
+    """The curve's x axis: the benchmark's own, or training jets when a sweep has several points."""
+    if result["benchmark"] in CURVE_AXES:
+        return CURVE_AXES[result["benchmark"]]
+    sizes = {r.get("n_train") for r in result["rows"] if r["mode"] != "baseline"}
+    return ("n_train", "training jets", True) if len(sizes) > 1 else None
+
+
 def _curve_panel(ax: Any, result: dict[str, Any]) -> None:
     """Mean over seeds with a ±1σ band per (backbone, mode); baselines as dashed lines."""
-    field, xlabel, logx = CURVE_AXES[result["benchmark"]]
+    axis = _curve_axis(result)
+    assert axis is not None
+    field, xlabel, logx = axis
     groups = _groups(result)
     lines: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for s in groups:
@@ -154,7 +164,7 @@ def plot_benchmark(result: dict[str, Any], out: Path) -> str:
     benchmark = result["benchmark"]
     has_roc = any("roc" in r for r in result["rows"])
     has_confusion = any("confusion" in r for r in result["rows"]) and benchmark != "cwola_sic"
-    panels = [_curve_panel if benchmark in CURVE_AXES else _points_panel]
+    panels = [_curve_panel if _curve_axis(result) is not None else _points_panel]
     panels += [_roc_panel] if has_roc else []
     panels += [_confusion_panel] if has_confusion else []
     fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 6.5), squeeze=False)
