@@ -177,14 +177,14 @@ def train_head(task: Any, encoder: JetEncoder, train: PaddedJets, params: dict[s
     loss_value = float("nan")
     head.train()
     for step in bar:
-        part = train.subset(plan(step))
+        index = plan(step)
+        part = train.subset(index)
         head_lr, encoder_lr = learning_rates(step, s["steps"], mode, s)
         for group, lr in zip(optimiser.param_groups, (head_lr, encoder_lr), strict=False):
             group["lr"] = lr
         mask = part.mask.to(device)
         with autocast(device):
             if cache is not None:
-                index = plan(step)
                 tokens = cache[0][index, :mask.shape[1]].to(device)
                 registers = cache[1][index].to(device)
             else:
