@@ -115,3 +115,9 @@ def test_bin_masks_last_bin_collects_the_rest() -> None:
     keys = np.array([1, 2, 2, 5, 9])
     masks = bin_masks(keys, [1, 2, 3, 4])
     assert {k: int(v.sum()) for k, v in masks.items()} == {"1": 1, "2": 2, "4+": 2}
+
+
+def test_bin_labels_sort_naturally() -> None:
+    from jetfm.downstream.metrics import bin_sort_key
+
+    assert sorted(["3+", "10", "2", "0", "8+", "8"], key=bin_sort_key) == ["0", "2", "3+", "8", "8+", "10"]

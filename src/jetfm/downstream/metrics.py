@@ -53,6 +53,12 @@ def bin_masks(keys: np.ndarray, edges: list[int]) -> dict[str, np.ndarray]:
     return out
 
 
+def bin_sort_key(label: str) -> tuple[int, bool, str]:
+    """Natural order of the labels of :func:`bin_masks`: ``"2"`` < ``"10"`` < ``"10+"``."""
+    number = label.rstrip("+")
+    return (int(number) if number.isdigit() else 0, label.endswith("+"), label)
+
+
 def binned_mean(values: np.ndarray, keys: np.ndarray, edges: list[int]) -> dict[str, float]:
     """Mean of ``values`` per integer bin of ``keys`` (see :func:`bin_masks`)."""
     return {label: float(values[sel].mean()) for label, sel in bin_masks(keys, edges).items()}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jetfm.downstream.metrics import bin_sort_key
 from jetfm.report.figures import save_png
 from jetfm.results import summarise
 
@@ -19,10 +19,6 @@ CURVE_AXES = {  # benchmark → (x field or "bins", x label, log x)
 }
 METRIC_LABELS = {"accuracy": "accuracy", "adjusted_rand_index": "adjusted Rand index",
                  "balanced_accuracy": "balanced accuracy", "sic_at_rejection": "SIC at 99 % rejection"}
-
-
-def _bin_order(labels: Sequence[str]) -> list[str]:
-    return sorted(labels, key=lambda s: (int(s.rstrip("+")), s.endswith("+")))
 
 
 def _style() -> None:
@@ -57,7 +53,8 @@ def _curve_panel(ax: Any, result: dict[str, Any]) -> None:
     lines: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for s in groups:
         lines.setdefault((s["backbone"], s["mode"]), []).append(s)
-    bins = _bin_order({b for s in groups for b in s.get("bins_mean", {})}) if field == "bins" else []
+    labels = {b for s in groups for b in s.get("bins_mean", {})} if field == "bins" else set()
+    bins = sorted(labels, key=bin_sort_key)
     for (_, mode), members in lines.items():
         if field == "bins":
             s = members[0]

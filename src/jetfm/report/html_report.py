@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from jetfm.config import config_hash
+from jetfm.downstream.metrics import bin_sort_key
 from jetfm.provenance import atomic_output
 from jetfm.results import read_result, summarise
 
@@ -37,8 +38,7 @@ def _point(s: dict[str, Any]) -> str:
 
 def _summary_table(result: dict[str, Any]) -> str:
     groups = result.get("summary") or summarise(result["rows"])
-    bins = sorted({b for s in groups for b in s.get("bins_mean", {})},
-                  key=lambda b: (int(b.rstrip("+")) if b.rstrip("+").isdigit() else 0, b))
+    bins = sorted({b for s in groups for b in s.get("bins_mean", {})}, key=bin_sort_key)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in
                    ["backbone", "mode", "training jets / point", "seeds", "mean ± std", *bins])
     body = []

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from jetfm.downstream.metrics import bin_sort_key
 from jetfm.results import summarise
-
-
-def _bin_key(label: str) -> tuple[int, str]:
-    number = label.rstrip("+")
-    return (int(number) if number.isdigit() else 0, label)
 
 
 def format_summary(result: dict[str, Any]) -> str:
     """One line per (backbone, mode, sweep point): seeds, mean ± std over seeds, per-bin means."""
     groups = result.get("summary") or summarise(result["rows"])
-    bins = sorted({b for r in result["rows"] for b in r.get("bins", {})}, key=_bin_key)
+    bins = sorted({b for r in result["rows"] for b in r.get("bins", {})}, key=bin_sort_key)
     point = "signal" if any(s.get("n_signal") is not None for s in groups) else "n_train"
     header = f"{'backbone':<22} {'mode':<10} {point:>8} {'seeds':>5} {'mean ± std':>17}"
     header += "".join(f" {b:>6}" for b in bins)
