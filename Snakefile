@@ -26,6 +26,7 @@ include: "workflow/rules/jets.smk"
 include: "workflow/rules/tokenize.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/downstream.smk"
+include: "workflow/rules/generation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/validate.smk"
 

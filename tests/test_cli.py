@@ -13,7 +13,8 @@ def test_every_stage_has_help() -> None:
     proc = subprocess.run([sys.executable, "-m", "jetfm.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
     for command in ("generate", "jets", "tokenize", "pretrain", "downstream", "baselines", "plot", "report",
-                    "aggregate", "summary", "check-config", "validate", "config-docs"):
+                    "aggregate", "summary", "check-config", "validate", "config-docs", "generate-jets",
+                    "evaluate-generation"):
         assert command in proc.stdout
 
 

@@ -145,3 +145,55 @@ def test_backbone_pretrain_overrides() -> None:
     assert stage_params(cfg, "pretrain", backbone="a")["pretrain"]["steps"] == 7
     assert stage_params(cfg, "pretrain", backbone="b")["pretrain"]["steps"] == cfg["pretrain"]["steps"]
     assert "pretrain" not in stage_params(cfg, "pretrain", backbone="a")["backbone"]
+
+
+def test_yaml_anchors_get_each_section_its_own_defaults(tmp_path) -> None:
+    """An aliased section (*anchor) must not receive another benchmark's defaults."""
+    path = tmp_path / "aliased.yaml"
+    path.write_text("downstream:\n  btag_vertex_ari: &shared {steps: 7}\n  btag_track_id: *shared\n")
+    cfg = load_config(path)
+    assert cfg["downstream"]["btag_track_id"]["steps"] == 7
+    assert "head_embed" in cfg["downstream"]["btag_vertex_ari"]
+    assert "head_embed" not in cfg["downstream"]["btag_track_id"]
+
+
+def test_paper_config_is_valid_and_has_the_omnijet_sizes() -> None:
+    cfg = load_config(REPO / "config/paper.yaml")
+    assert cfg["tokenizers"]["vqvae-omnijet"]["codebook_size"] == 8192
+    assert cfg["tokenizers"]["vqvae-omnijet"]["features"] == ["pt", "deta", "dphi"]
+    encoder = cfg["backbones"]["omnijet"]["encoder"]
+    assert (encoder["dim"], encoder["layers"], encoder["heads"]) == (256, 3, 8)
+
+
+def test_gpt_backbone_config_errors_name_the_key() -> None:
+    gpt = {"method": "gpt", "tasks": ["gpt"], "gpt_tokenizer": "vq"}
+    vq = {"tokenizers": {"vq": {"kind": "vqvae"}}}
+    with pytest.raises(ConfigError, match=r"backbones\.g\.tasks.*method: gpt"):
+        validate_config({"backbones": {"g": gpt | {"tasks": ["gpt", "id"]}}} | vq)
+    with pytest.raises(ConfigError, match=r"backbones\.g\.tasks"):
+        validate_config({"backbones": {"g": {"tasks": ["gpt"], "gpt_tokenizer": "vq"}}} | vq)
+    with pytest.raises(ConfigError, match=r"backbones\.g\.conditional"):
+        validate_config({"backbones": {"g": {"tasks": ["kmeans"], "conditional": True}}})
+    with pytest.raises(ConfigError, match=r"backbones\.g\.gpt_tokenizer"):
+        validate_config({"tokenizers": {"km": {"kind": "kmeans"}},
+                         "backbones": {"g": gpt | {"gpt_tokenizer": "km"}}})
+    with pytest.raises(ConfigError, match=r"downstream\.jet_generation\.backbones.*gpt backbones only"):
+        validate_config({"backbones": {"g": gpt, "m": {"tasks": ["reg"]}},
+                         "downstream": {"jet_generation": {"backbones": ["m"]}}} | vq)
+
+
+def test_jet_generation_defaults_to_every_gpt_backbone_and_vanishes_without_one() -> None:
+    gpt = {"method": "gpt", "tasks": ["gpt"], "gpt_tokenizer": "vq"}
+    vq = {"tokenizers": {"vq": {"kind": "vqvae"}}}
+    cfg = validate_config({"backbones": {"g": gpt, "m": {"tasks": ["reg"]}}} | vq)
+    assert cfg["downstream"]["jet_generation"]["backbones"] == ["g"]
+    assert "jet_generation" not in validate_config({"backbones": {"m": {"tasks": ["reg"]}}})["downstream"]
+    # sampling settings change the generated jets only; the floor and the reconstruction stay
+    hot = validate_config({"backbones": {"g": gpt, "m": {"tasks": ["reg"]}},
+                           "downstream": {"jet_generation": {"temperature": 0.8}}} | vq)
+    kw = {"backbone": "g", "seed": "0"}
+    assert stage_params(cfg, "generate_jets", **kw) != stage_params(hot, "generate_jets", **kw)
+    for stage, extra in (("evaluate_generation", {"mode": "reconstructed"}),
+                         ("downstream_baselines", {})):
+        args = kw | extra if stage != "downstream_baselines" else {"benchmark": "jet_generation"}
+        assert stage_params(cfg, stage, **args) == stage_params(hot, stage, **args)

@@ -167,3 +167,56 @@ def test_does_not_leak_fastjet_warning_state() -> None:
         nsubjettiness(*_disk_jets(rng, counts), counts)
     assert caught == []
     assert warnings.formatwarning is before
+
+
+def _brute_force_d2(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, beta: float) -> float:
+    z = pt / pt.sum()
+    n = len(pt)
+
+    def dr(i: int, j: int) -> float:
+        return float(np.hypot(eta[i] - eta[j], (phi[i] - phi[j] + np.pi) % (2 * np.pi) - np.pi)) ** beta
+
+    e2 = sum(z[i] * z[j] * dr(i, j) for i in range(n) for j in range(i + 1, n))
+    e3 = sum(z[i] * z[j] * z[k] * dr(i, j) * dr(i, k) * dr(j, k)
+             for i in range(n) for j in range(i + 1, n) for k in range(j + 1, n))
+    return e3 / e2**3
+
+
+@pytest.mark.parametrize("beta", [1.0, 2.0])
+def test_d2_matches_the_triple_sum_across_chunks(beta: float) -> None:
+    from jetfm.jets.substructure import energy_correlation_d2
+
+    rng = np.random.default_rng(4)
+    counts = rng.integers(2, 14, size=30)
+    pt, eta, phi = _disk_jets(rng, counts, centres=(0.3, 3.1))  # across the φ = ±π seam
+    phi = (phi + np.pi) % (2 * np.pi) - np.pi
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    expected = [_brute_force_d2(pt[s:s + c], eta[s:s + c], phi[s:s + c], beta)
+                for s, c in zip(starts, counts, strict=True)]
+    # a chunk of a few hundred bytes forces many chunks of different widths
+    got = energy_correlation_d2(pt, eta, phi, counts, beta=beta, chunk_bytes=600)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_d2_tells_two_prongs_from_one_and_is_nan_below_two_constituents() -> None:
+    from jetfm.jets.substructure import energy_correlation_d2
+
+    rng = np.random.default_rng(5)
+    one = _prongs(rng, [(0.0, 0.0)], per_prong=40, width=0.1)
+    two = _prongs(rng, [(-0.3, 0.0), (0.3, 0.0)])
+    pt, eta, phi = (np.concatenate([a, b, [10.0]]) for a, b in zip(one, two, strict=True))
+    d2 = energy_correlation_d2(pt, eta, phi, [40, 40, 1])
+    # a two-prong jet has small e3 at given e2: D2 well below a one-prong jet's
+    assert d2[1] < 0.5 * d2[0] and np.isnan(d2[2])
+    assert np.isnan(energy_correlation_d2(np.ones(2), np.zeros(2), np.zeros(2), [2])[0])  # ΔR = 0: e2 = 0
+
+
+def test_jet_kinematics_of_two_back_to_back_massless_particles() -> None:
+    from jetfm.jets.substructure import jet_kinematics
+
+    # two particles of pT p at (η, φ) = (±a, 0): m² = 2 p² (cosh 2a − 1), pT = 2p, η = 0
+    p, a = 50.0, 0.2
+    out = jet_kinematics([p, p], [a, -a], [0.0, 0.0], [2])
+    assert out["pt"][0] == pytest.approx(2 * p)
+    assert out["mass"][0] == pytest.approx(np.sqrt(2 * p * p * (np.cosh(2 * a) - 1)))
+    assert abs(out["eta"][0]) < 1e-12 and abs(out["phi"][0]) < 1e-12

@@ -24,7 +24,8 @@ VALIDATION = "results/validation/btag.json"
 BOOSTED_VALIDATION = "results/validation/boosted.json"
 MPM_V1 = "models/backbones/mpm-v1.pt"
 REPORT = "results/report.html"
-BENCHMARKS = ("btag_vertex_ari", "btag_track_id", "btag_ood_accuracy", "jetclass_accuracy", "cwola_sic")
+BENCHMARKS = ("btag_vertex_ari", "btag_track_id", "btag_ood_accuracy", "jetclass_accuracy", "cwola_sic",
+              "jet_generation")
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -70,7 +71,7 @@ def test_result_file(workdir: Path) -> None:
 def test_every_benchmark_plot_and_the_report(workdir: Path) -> None:
     modes = {"btag_vertex_ari": {"scratch", "fixed", "finetune"}, "btag_track_id": {"fixed", "finetune"},
              "btag_ood_accuracy": {"fixed"}, "jetclass_accuracy": {"scratch", "fixed"},
-             "cwola_sic": {"fixed", "supervised"}}
+             "cwola_sic": {"fixed", "supervised"}, "jet_generation": {"generated", "reconstructed"}}
     for benchmark in BENCHMARKS:
         result = read_result(workdir / f"results/{benchmark}.json")
         trained = [r for r in result["rows"] if r["mode"] != "baseline"]
@@ -98,8 +99,38 @@ def test_adding_a_sweep_point_runs_only_the_new_jobs(workdir: Path) -> None:
     tiny["downstream"]["jetclass_accuracy"]["train_sizes"] = [40, 20, None]
     (workdir / "config/sweep.yaml").write_text(yaml.safe_dump(tiny))
     dry = _snakemake(workdir, "all", "--configfile", "config/sweep.yaml", "--dry-run")
-    # one backbone × two modes × two seeds at the new point, then the benchmark's file, its plot, the report
-    assert _planned_jobs(dry.stdout) == {"downstream": 4, "aggregate": 1, "plot": 1, "report": 1, "all": 1}
+    # two backbones (mpm-boosted, omnijet) × two modes × two seeds at the new point, then the
+    # benchmark's file, its plot, the report
+    assert _planned_jobs(dry.stdout) == {"downstream": 8, "aggregate": 1, "plot": 1, "report": 1, "all": 1}
+
+
+def test_jet_generation_result_and_the_generated_jets(workdir: Path) -> None:
+    result = read_result(workdir / "results/jet_generation.json")
+    assert result["metric"] == "mean_w1_over_std"
+    rows = {(r["backbone"], r["mode"]): r for r in result["rows"]}
+    assert set(rows) == {("omnijet", "generated"), ("omnijet", "reconstructed"),
+                         ("baseline-truth", "baseline")}
+    test = read_jet_table(workdir / "data/jets/boosted/test.parquet")
+    generated = read_jet_table(workdir / "data/generated/omnijet/seed0.parquet")
+    assert generated.n_jets == test.n_jets // 2  # as many as the second half of the test jets
+    generated_meta = read_metadata(workdir / "data/generated/omnijet/seed0.parquet")
+    assert generated_meta["generated"]["backbone"] == "omnijet"
+    for row in rows.values():
+        assert row["value"] >= 0 and {"jet_mass", "jet_pt", "n_constituents", "tau21", "tau32", "d2"} <= set(
+            row["kl"])
+        assert row["n_reference"] == (test.n_jets + 1) // 2
+    # omnijet is also a transfer backbone of jetclass_accuracy, in both of its modes
+    sweep = read_result(workdir / "results/jetclass_accuracy.json")
+    assert {r["mode"] for r in sweep["rows"] if r["backbone"] == "omnijet"} == {"scratch", "fixed"}
+
+
+def test_changing_the_sampling_temperature_reruns_only_generation(workdir: Path) -> None:
+    tiny = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
+    tiny["downstream"]["jet_generation"]["temperature"] = 0.9
+    (workdir / "config/hot.yaml").write_text(yaml.safe_dump(tiny))
+    dry = _snakemake(workdir, "results/jet_generation.json", "--configfile", "config/hot.yaml", "--dry-run")
+    # neither the tokenizer, the backbone, the reconstruction nor the floor is redone
+    assert _planned_jobs(dry.stdout) == {"generate_jets": 1, "evaluate_generation": 1, "aggregate": 1}
 
 
 def test_validation_target(workdir: Path) -> None:

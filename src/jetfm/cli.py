@@ -13,9 +13,16 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jetfm.config import BENCHMARK_SAMPLES, SAMPLES, ConfigError, load_config, stage_params
+from jetfm.config import (
+    GENERATION_MODES,
+    SAMPLES,
+    TRAINED_BENCHMARKS,
+    ConfigError,
+    load_config,
+    stage_params,
+)
 
-BENCHMARKS = list(BENCHMARK_SAMPLES)
+BENCHMARKS = [*TRAINED_BENCHMARKS, "jet_generation"]
 
 
 def _params(args: argparse.Namespace, stage: str, **wildcards: str) -> dict[str, Any]:
@@ -95,11 +102,39 @@ def cmd_downstream(args: argparse.Namespace) -> None:
     params = _params(args, "downstream", benchmark=args.benchmark, backbone=args.backbone, mode=args.mode,
                      point=args.point, seed=str(args.seed))
     result = run_benchmark(params, args.train, args.test, args.checkpoint, args.out,
-                           threads=_threads(args, "downstream"), progress=_progress(args))
+                           threads=_threads(args, "downstream"), progress=_progress(args),
+                           tokenizer=args.tokenizer)
     row = result["rows"][0]
     bins = f" {row['bins']}" if "bins" in row else ""
     print(f"{result['benchmark']} {row['backbone']}/{row['mode']}/{args.point}/seed{row['seed']}: "
           f"{result['metric']} {row['value']:.4f}{bins}")
+
+
+def cmd_generate_jets(args: argparse.Namespace) -> None:
+    from jetfm.generation import generate_jet_file
+
+    params = _params(args, "generate_jets", backbone=args.backbone, seed=str(args.seed))
+    params["seed"] = args.seed
+    for key in ("temperature", "top_k", "batch_size"):
+        if getattr(args, key) is not None:
+            params["settings"][key] = getattr(args, key)
+    table = generate_jet_file(params, args.checkpoint, args.out, n_jets=args.n_jets, reference=args.reference,
+                              classes=args.classes, threads=args.threads, progress=_progress(args))
+    counts = [int(n) for n in table.jets["n_constituents"]]
+    print(f"wrote {table.n_jets} jets to {args.out}: constituents per jet {min(counts)}–{max(counts)}, "
+          f"mean {sum(counts) / len(counts):.1f}")
+
+
+def cmd_evaluate_generation(args: argparse.Namespace) -> None:
+    from jetfm.generation import evaluate_generation
+
+    params = _params(args, "evaluate_generation", backbone=args.backbone, mode=args.mode, seed=str(args.seed))
+    row = evaluate_generation(params, args.test, args.out, generated_file=args.generated,
+                              checkpoint=args.checkpoint)["rows"][0]
+    print(f"jet_generation {row['backbone']}/{row['mode']}/seed{row['seed']}: mean W1/σ {row['value']:.4f} "
+          f"({row['n_eval']} jets vs {row['n_reference']})")
+    for name, value in row["bins"].items():
+        print(f"  {name:<18} W1/σ {value:.4f}  W1 {row['wasserstein'][name]:.4g}  KL {row['kl'][name]:.4f}")
 
 
 def cmd_baselines(args: argparse.Namespace) -> None:
@@ -243,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", required=True, help="quality report to write (.json; a .png beside it)")
 
     p = add("pretrain", cmd_pretrain,
-            "Pre-train a backbone (MPMv1, or MPMv2 with any of id/reg/kmeans/vqvae/cnf/cfm/ssfm).")
+            "Pre-train a backbone (MPMv1, MPMv2 with any of id/reg/kmeans/vqvae/cnf/cfm/ssfm, "
+            "or OmniJet-α gpt).")
     _add_params_options(p)
     p.add_argument("--backbone", required=True, help="backbone name (key of `backbones`)")
     p.add_argument("--train", required=True)
@@ -267,7 +303,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="training jet Parquet file")
     p.add_argument("--test", required=True, help="test jet Parquet file")
     p.add_argument("--checkpoint", help="backbone checkpoint (not used in scratch / supervised mode)")
+    p.add_argument("--tokenizer", help="scratch mode of a gpt backbone: its tokenizer file")
     p.add_argument("--threads", type=int, help="CPU threads (default: downstream.<benchmark>.threads)")
+    p.add_argument("--out", required=True, help="per-run result JSON to write")
+
+    p = add("generate-jets", cmd_generate_jets,
+            "Sample jets from a gpt (OmniJet-α) backbone; write them as a Parquet jet set.")
+    _add_params_options(p)
+    p.add_argument("--backbone", required=True, help="backbone name (recorded in the file)")
+    p.add_argument("--checkpoint", required=True, help="the backbone's checkpoint (models/backbones/NAME.pt)")
+    how_many = p.add_mutually_exclusive_group(required=True)
+    how_many.add_argument("--n-jets", type=int, help="number of jets to generate")
+    how_many.add_argument("--reference", help="test jet file: generate as many jets as its second half holds "
+                          "(and, class-conditional, with its classes), as the jet_generation benchmark does")
+    p.add_argument("--class", dest="classes", action="append", metavar="NAME",
+                   help="class-conditional backbone: generate this class (repeatable: equal shares)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--temperature", type=float, help="override downstream.jet_generation.temperature")
+    p.add_argument("--top-k", dest="top_k", type=int, help="override downstream.jet_generation.top_k")
+    p.add_argument("--batch-size", dest="batch_size", type=int,
+                   help="override downstream.jet_generation.batch_size")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, help="Parquet jet file to write")
+
+    p = add("evaluate-generation", cmd_evaluate_generation,
+            "Score generated jets, or a gpt backbone's tokenizer reconstruction, against true test jets.")
+    _add_params_options(p)
+    p.add_argument("--backbone", required=True, help="backbone name")
+    p.add_argument("--mode", required=True, choices=GENERATION_MODES,
+                   help="generated: a generate-jets file; reconstructed: the second test half through the "
+                   "backbone's tokenizer")
+    p.add_argument("--seed", type=int, default=0, help="the sampling seed of the generated file (recorded)")
+    p.add_argument("--test", required=True, help="true test jet file")
+    p.add_argument("--generated", help="mode generated: the generated jet file")
+    p.add_argument("--checkpoint", help="mode reconstructed: the backbone checkpoint")
     p.add_argument("--out", required=True, help="per-run result JSON to write")
 
     p = add("baselines", cmd_baselines, "Score the trivial answers of a benchmark (majority class, ...).")

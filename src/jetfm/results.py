@@ -41,6 +41,10 @@ RESULT_SCHEMA: dict[str, Any] = {
 }
 
 
+# Metrics where smaller is better (distances); every other metric is a score.
+LOWER_IS_BETTER = frozenset({"mean_w1_over_std"})
+
+
 def validate_result(result: dict[str, Any]) -> None:
     jsonschema.validate(result, RESULT_SCHEMA)
 

@@ -1,19 +1,28 @@
-from jetfm.config import BENCHMARK_SAMPLES, benchmark_jobs
+from jetfm.config import TRAINED_BENCHMARKS, benchmark_jobs, benchmark_sample
 
 DOWNSTREAM = config["downstream"]
 BENCHMARK_NAMES = list(DOWNSTREAM)
+TRAINED_NAMES = [b for b in BENCHMARK_NAMES if b in TRAINED_BENCHMARKS]
 
 
 def sample_splits(wildcards):
-    sample = BENCHMARK_SAMPLES[wildcards.benchmark]
+    sample = benchmark_sample(config, wildcards.benchmark)
     return {"train": f"data/jets/{sample}/train.parquet", "test": f"data/jets/{sample}/test.parquet"}
 
 
 def downstream_inputs(wildcards):
     inputs = sample_splits(wildcards)
+    backbone = config["backbones"][wildcards.backbone]
     if wildcards.mode != "scratch":  # scratch needs the architecture only, not the weights
         inputs["checkpoint"] = f"models/backbones/{wildcards.backbone}.pt"
+    elif backbone["method"] == "gpt":  # ... and a gpt backbone's trained tokenizer
+        inputs["tokenizer"] = f"models/tokenizers/{backbone['gpt_tokenizer']}.pt"
     return inputs
+
+
+def optional_input(name):
+    """--name PATH when the job has that input, else nothing."""
+    return lambda w, input: f"--{name} {input[name]}" if name in input.keys() else ""
 
 
 rule downstream:
@@ -23,14 +32,15 @@ rule downstream:
     output:
         "results/runs/{benchmark}/{backbone}/{mode}/{point}/seed{seed}.json",
     wildcard_constraints:
-        benchmark="|".join(BENCHMARK_NAMES),
+        benchmark="|".join(TRAINED_NAMES),
         mode="scratch|fixed|finetune|supervised",
         point=r"all|n\d+|s\d+",
         seed=r"\d+",
     params:
         p=lambda w: params_json("downstream", benchmark=w.benchmark, backbone=w.backbone, mode=w.mode,
                                 point=w.point, seed=w.seed),
-        checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if "checkpoint" in input.keys() else "",
+        checkpoint=optional_input("checkpoint"),
+        tokenizer=optional_input("tokenizer"),
     log:
         "logs/downstream/{benchmark}/{backbone}-{mode}-{point}-seed{seed}.log",
     benchmark:
@@ -42,12 +52,13 @@ rule downstream:
     shell:
         "jetfm downstream --params {params.p:q} --benchmark {wildcards.benchmark} "
         "--backbone {wildcards.backbone} --mode {wildcards.mode} --point {wildcards.point} "
-        "--seed {wildcards.seed} --train {input.train} --test {input.test} {params.checkpoint} "
+        "--seed {wildcards.seed} --train {input.train} --test {input.test} {params.checkpoint} {params.tokenizer} "
         "--threads {threads} --out {output} 2>&1 | tee {log}"
 
 
 rule baselines:
-    """The trivial answers of one benchmark (majority class, one vertex per jet, random classifier)."""
+    """The trivial answers of one benchmark (majority class, one vertex per jet, random classifier,
+    a second true sample for jet generation)."""
     input:
         unpack(sample_splits),
     output:

@@ -16,7 +16,7 @@ rule tokenize:
         "logs/benchmarks/tokenize/{tokenizer}.tsv",
     # on the critical path (tokenizer → pretrain → fixed/finetune runs): before any scratch run
     priority: 10
-    threads: 2
+    threads: lambda w: config["tokenizers"][w.tokenizer]["threads"]
     resources:
         mem_mb=4000,
         runtime=120,

@@ -16,6 +16,7 @@ from jetfm.jets.parquet_io import JetTable
 
 CONTINUOUS_FEATURES = ("pt", "deta", "dphi", "d0", "z0", "d0_err", "z0_err")
 N_PID_CLASSES = 8
+JET_KINEMATICS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass")
 # Version of the transforms below; stored with tokenizers and backbones.
 FEATURE_VERSION = 1
 
@@ -38,6 +39,37 @@ def preprocess_continuous(tracks: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack(columns, axis=1).astype(np.float32)
 
 
+# Inverse of each transform in preprocess_continuous; ``xp`` is numpy or torch (same function names).
+_INVERSE = {
+    "pt": lambda f, xp: xp.exp(f + 1.5),
+    "deta": lambda f, xp: f * 0.4,
+    "dphi": lambda f, xp: f * 0.4,
+    "d0": lambda f, xp: xp.sinh(3.0 * f) * 0.05,
+    "z0": lambda f, xp: xp.sinh(3.0 * f) * 0.1,
+    "d0_err": lambda f, xp: xp.exp(f) * 0.02,
+    "z0_err": lambda f, xp: xp.exp(f) * 0.05,
+}
+
+
+def postprocess_continuous(features: np.ndarray, names: tuple[str, ...] | list[str] = CONTINUOUS_FEATURES
+                           ) -> dict[str, np.ndarray]:
+    """Physical values (GeV, mm) of preprocessed features [n, F] in ``names`` order: the inverse
+    of :func:`preprocess_continuous` (exact above its clipping floors)."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[1] != len(names):
+        raise ValueError(f"features of shape {features.shape} do not match the {len(names)} names "
+                         f"{list(names)}")
+    return {name: _INVERSE[name](features[:, i], np).astype(np.float32) for i, name in enumerate(names)}
+
+
+def physical_constituents(features: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Physical values (GeV, mm) of model features [..., 7] as tensors, on their device."""
+    if features.shape[-1] != len(CONTINUOUS_FEATURES):
+        raise ValueError(f"expected {len(CONTINUOUS_FEATURES)} features, got shape {tuple(features.shape)}")
+    features = features.float()
+    return {name: _INVERSE[name](features[..., i], torch) for i, name in enumerate(CONTINUOUS_FEATURES)}
+
+
 @dataclass(frozen=True)
 class PaddedJets:
     """Fixed-size tensors for a jet set: [jets, max_tracks, ...] with a validity mask."""
@@ -48,6 +80,9 @@ class PaddedJets:
     vertex: torch.Tensor  # int64 [J, T], -1 on padding
     origin: torch.Tensor  # int64 [J, T], -1 on padding
     label: torch.Tensor  # int64 [J]
+    # float32 [J, 4]: the jet's (pT, η, φ, mass), for models that read absolute or jet-relative
+    # kinematics (the ParT reference); None where a caller built the tensors by hand
+    jet: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -57,7 +92,8 @@ class PaddedJets:
         mask = self.mask[index]
         width = max(int(mask.sum(dim=1).max()), 1) if len(mask) else 1
         return PaddedJets(self.features[index][:, :width], self.pid[index][:, :width], mask[:, :width],
-                          self.vertex[index][:, :width], self.origin[index][:, :width], self.label[index])
+                          self.vertex[index][:, :width], self.origin[index][:, :width], self.label[index],
+                          None if self.jet is None else self.jet[index])
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -86,4 +122,5 @@ def pad_jets(table: JetTable, max_tracks: int | None = None) -> PaddedJets:
         vertex=torch.from_numpy(scatter(table.tracks["vertex"], -1, np.int64)),
         origin=torch.from_numpy(scatter(table.tracks["origin"], -1, np.int64)),
         label=torch.from_numpy(table.jets["label"].astype(np.int64)),
+        jet=torch.from_numpy(np.stack([table.jets[k] for k in JET_KINEMATICS], axis=1).astype(np.float32)),
     )

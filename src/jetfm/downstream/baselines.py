@@ -5,7 +5,9 @@
 - btag_track_id: every track given the most frequent training origin (balanced accuracy
   1 / number of classes present);
 - btag_vertex_ari: all tracks in one vertex, and every track its own vertex;
-- cwola_sic: a random classifier, whose tpr equals its fpr, so SIC = √(1 − rejection).
+- cwola_sic: a random classifier, whose tpr equals its fpr, so SIC = √(1 − rejection);
+- jet_generation: the second half of the true test jets, the statistical floor of the
+  distances (jetfm.generation.evaluate).
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ def baseline_rows(benchmark: str, settings: dict[str, Any], train_file: str | Pa
                   test_file: str | Path) -> list[dict[str, Any]]:
     if benchmark == "cwola_sic":
         return [_row("baseline-random", math.sqrt(1.0 - settings["background_rejection"]))]
+    if benchmark == "jet_generation":
+        from jetfm.generation import truth_floor_row
+
+        return [truth_floor_row(test_file, settings)]
     test = pad_jets(read_jet_table(test_file))
     mask = test.mask.numpy()
     if benchmark == "btag_vertex_ari":
@@ -61,7 +67,10 @@ def write_baselines(params: dict[str, Any], train_file: str | Path, test_file: s
     """Score the trivial answers of one benchmark and write them as a run file."""
     benchmark = params["benchmark"]
     rows = baseline_rows(benchmark, params["settings"], train_file, test_file)
-    metric = make_task(benchmark, params["settings"]).metric
+    if benchmark == "jet_generation":
+        from jetfm.generation.evaluate import METRIC as metric
+    else:
+        metric = make_task(benchmark, params["settings"]).metric
     meta = provenance("downstream_baselines", params)
     result = {"benchmark": benchmark, "metric": metric, "config_hash": meta["config_hash"], "rows": rows,
               "provenance": meta}

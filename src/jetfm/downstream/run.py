@@ -35,9 +35,12 @@ from jetfm.generate.processes import BOOSTED_LABEL_NAMES
 from jetfm.jets.parquet_io import read_jet_table
 from jetfm.jets.truth import BTAG_LABEL_NAMES, ORIGIN_NAMES
 from jetfm.models import JetEncoder
+from jetfm.models.token_encoder import Backbone
 from jetfm.pretrain import load_backbone
+from jetfm.pretrain.train import token_encoder
 from jetfm.provenance import provenance
 from jetfm.results import write_result
+from jetfm.tokenize import VQVAETokenizer, check_made_by
 from jetfm.training import BatchPlan, autocast, resolve_device, set_threads
 
 MODES = ("scratch", "fixed", "finetune", "supervised")
@@ -87,9 +90,20 @@ def select_jets(params: dict[str, Any], train: PaddedJets, test: PaddedJets
     return train, test
 
 
-def make_encoder(params: dict[str, Any], checkpoint: str | Path | None) -> JetEncoder:
+def make_encoder(params: dict[str, Any], checkpoint: str | Path | None,
+                 tokenizer: str | Path | None = None) -> Backbone:
+    """The run's backbone: pre-trained from ``checkpoint``, or randomly initialised (scratch; a gpt
+    backbone then reads its trained, frozen ``tokenizer``)."""
     if params["mode"] == "scratch":
-        return JetEncoder.from_config(params["encoder"])
+        arch = params.get("architecture")
+        if arch is None:
+            return JetEncoder.from_config(params["encoder"])
+        if tokenizer is None:
+            raise ValueError(f"scratch mode of gpt backbone '{params['backbone_name']}' needs its tokenizer "
+                             "(--tokenizer)")
+        tok = VQVAETokenizer.load(tokenizer)
+        check_made_by(tok, arch["tokenizer"], tokenizer, f"backbone '{params['backbone_name']}'")
+        return token_encoder(arch, tok)
     if checkpoint is None:
         raise ValueError(f"mode '{params['mode']}' needs a backbone checkpoint")
     return load_backbone(checkpoint)
@@ -108,12 +122,12 @@ def learning_rates(step: int, steps: int, mode: str, settings: dict[str, Any]) -
 
 
 @torch.no_grad()
-def encode_all(encoder: JetEncoder, data: PaddedJets, device: torch.device, batch: int = 512
+def encode_all(encoder: Backbone, data: PaddedJets, device: torch.device, batch: int = 512
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Encoder outputs of every jet: tokens [J, N, D] at the data's width, registers [J, R, D]."""
     encoder.eval()
     tokens = torch.zeros(*data.mask.shape, encoder.dim)
-    registers = torch.zeros(len(data), encoder.registers.shape[0], encoder.dim)
+    registers = torch.zeros(len(data), encoder.n_registers, encoder.dim)
     for index in _length_ordered_batches(data, batch):
         part = data.subset(index)
         with autocast(device):
@@ -124,7 +138,7 @@ def encode_all(encoder: JetEncoder, data: PaddedJets, device: torch.device, batc
 
 
 @torch.no_grad()
-def predict(encoder: JetEncoder, head: nn.Module, data: PaddedJets, device: torch.device,
+def predict(encoder: Backbone, head: nn.Module, data: PaddedJets, device: torch.device,
             output: str, batch: int = 512) -> np.ndarray:
     """Head outputs for every jet; per-track (``output="track"``) and per-pair (``"pair"``)
     outputs are padded back to the data's full width."""
@@ -157,7 +171,7 @@ def _length_ordered_batches(data: PaddedJets, batch: int) -> list[torch.Tensor]:
     return [order[i:i + batch] for i in range(0, len(data), batch)]
 
 
-def train_head(task: Any, encoder: JetEncoder, train: PaddedJets, params: dict[str, Any],
+def train_head(task: Any, encoder: Backbone, train: PaddedJets, params: dict[str, Any],
                device: torch.device, progress: bool = True) -> tuple[nn.Module, float]:
     """Train the task head (and the encoder, by mode); returns the head and the last loss."""
     s, mode, seed = params["settings"], params["mode"], params["seed"]
@@ -169,7 +183,8 @@ def train_head(task: Any, encoder: JetEncoder, train: PaddedJets, params: dict[s
         cache = encode_all(encoder, train, device)
     groups = [{"params": list(head.parameters())}]
     if not frozen:
-        groups.append({"params": list(encoder.parameters())})
+        # a gpt backbone's tokenizer stays frozen in every mode
+        groups.append({"params": [p for p in encoder.parameters() if p.requires_grad]})
     optimiser = torch.optim.AdamW(groups, lr=s["lr"], weight_decay=s["weight_decay"])
     plan = BatchPlan(len(train), s["batch_size"], seed, lengths=train.lengths)
     desc = f"{params['benchmark']} {params['backbone_name']}/{mode}/seed{seed}"
@@ -206,7 +221,7 @@ def train_head(task: Any, encoder: JetEncoder, train: PaddedJets, params: dict[s
 
 def run_benchmark(params: dict[str, Any], train_file: str | Path, test_file: str | Path,
                   checkpoint: str | Path | None, out: str | Path, threads: int = 1,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, tokenizer: str | Path | None = None) -> dict[str, Any]:
     """Train and score one (benchmark, backbone, mode, point, seed) run; write its JSON."""
     if params["mode"] not in MODES:
         raise ValueError(f"unknown mode '{params['mode']}' (expected one of {', '.join(MODES)})")
@@ -215,7 +230,8 @@ def run_benchmark(params: dict[str, Any], train_file: str | Path, test_file: str
     task = make_task(params["benchmark"], params["settings"])
     train, test = select_jets(params, pad_jets(read_jet_table(train_file)),
                               pad_jets(read_jet_table(test_file)))
-    encoder = make_encoder(params, checkpoint).to(device)
+    torch.manual_seed(params["seed"])  # a scratch encoder's initialisation follows the run's seed
+    encoder = make_encoder(params, checkpoint, tokenizer).to(device)
     start = time.perf_counter()
     head, last_loss = train_head(task, encoder, train, params, device, progress)
     train_seconds = time.perf_counter() - start

@@ -35,6 +35,10 @@ class JetEncoder(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> JetEncoder:
         return cls(**config)
 
+    @property
+    def n_registers(self) -> int:
+        return self.registers.shape[0]
+
     def forward(self, features: torch.Tensor, pid: torch.Tensor, mask: torch.Tensor,
                 replace: torch.Tensor | None = None, replacement: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:

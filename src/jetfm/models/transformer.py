@@ -1,4 +1,9 @@
-"""Pre-norm transformer with SwiGLU feed-forward, LayerScale and fused attention."""
+"""Pre-norm transformer with SwiGLU feed-forward, LayerScale and fused attention.
+
+The same blocks serve the permutation-equivariant set encoders (a key-padding mask) and
+the causal sequence model of generative pre-training (``causal=True``, with a
+:class:`KVCache` per block for incremental decoding).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,35 @@ class LayerScale(nn.Module):
         return x * self.gamma
 
 
+class KVCache:
+    """Keys and values of the positions decoded so far, for one attention layer.
+
+    Allocated for ``max_length`` positions at the first append (with the keys' dtype, which
+    autocast decides), so that each decoding step writes one slice instead of
+    re-concatenating the whole history.
+    """
+
+    def __init__(self, max_length: int) -> None:
+        self.max_length = max_length
+        self.length = 0
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v [B, H, n, dh] after the cached positions; return all keys and values so far."""
+        if self.k is None or self.v is None:
+            b, h, _, dh = k.shape
+            self.k = k.new_zeros(b, h, self.max_length, dh)
+            self.v = v.new_zeros(b, h, self.max_length, dh)
+        end = self.length + k.shape[2]
+        if end > self.max_length:
+            raise ValueError(f"KV cache holds {self.max_length} positions, {end} requested")
+        self.k[:, :, self.length:end] = k
+        self.v[:, :, self.length:end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
 class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -36,12 +70,32 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, causal: bool = False,
+                cache: KVCache | None = None) -> torch.Tensor:
+        """``key_mask`` [B, N] (True = attend) for sets; ``causal``: position i sees positions ≤ i.
+
+        A causal sequence padded at the end needs no key mask: no real position sees a
+        later (padded) one, and the fused kernels apply the causal mask without a tensor.
+        With ``cache`` the new positions follow the cached ones.
+        """
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        # key_mask [B, N] (True = attend) broadcasts over heads and queries.
-        attn_mask = None if key_mask is None else key_mask[:, None, None, :]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        start = 0
+        if cache is not None:
+            start = cache.length
+            k, v = cache.append(k, v)
+        if causal and key_mask is not None:
+            raise ValueError("causal attention takes no key mask (pad sequences at the end)")
+        if not causal or n == 1:
+            # key_mask [B, N] broadcasts over heads and queries; one new causal query sees every key.
+            attn_mask = None if key_mask is None else key_mask[:, None, None, :]
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        elif start == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:  # several new positions after cached ones: query i sees keys ≤ start + i
+            rows = torch.arange(n, device=x.device)[:, None] + start
+            attn_mask = rows >= torch.arange(start + n, device=x.device)[None, :]
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.out(y.transpose(1, 2).reshape(b, n, d))
 
 
@@ -57,8 +111,9 @@ class TransformerBlock(nn.Module):
         self.ff = SwiGLU(dim, max(1, round(dim * ff_mult)))
         self.ls2 = LayerScale(dim, layerscale_init)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x), key_mask))
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None, causal: bool = False,
+                cache: KVCache | None = None) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x), key_mask, causal, cache))
         return x + self.ls2(self.ff(self.norm2(x)))
 
 
@@ -72,7 +127,12 @@ class Transformer(nn.Module):
             TransformerBlock(dim, heads, ff_mult, layerscale_init) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x, key_mask)
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None, causal: bool = False,
+                caches: list[KVCache] | None = None) -> torch.Tensor:
+        for i, block in enumerate(self.blocks):
+            x = block(x, key_mask, causal, None if caches is None else caches[i])
         return self.norm(x)
+
+    def new_caches(self, max_length: int) -> list[KVCache]:
+        """One empty :class:`KVCache` per block for decoding up to ``max_length`` positions."""
+        return [KVCache(max_length) for _ in self.blocks]

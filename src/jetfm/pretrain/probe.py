@@ -9,12 +9,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from jetfm.data.features import PaddedJets
-from jetfm.models import JetEncoder
+from jetfm.models.token_encoder import Backbone
 from jetfm.training import autocast
 
 
 @torch.no_grad()
-def pooled_embedding(encoder: JetEncoder, data: PaddedJets, device: torch.device,
+def pooled_embedding(encoder: Backbone, data: PaddedJets, device: torch.device,
                      batch_size: int = 1024) -> np.ndarray:
     """[J, 2·dim]: mean of the constituent outputs and mean of the registers, per jet."""
     was_training = encoder.training
@@ -33,7 +33,7 @@ def pooled_embedding(encoder: JetEncoder, data: PaddedJets, device: torch.device
     return np.concatenate(parts) if parts else np.zeros((0, 2 * encoder.dim), np.float32)
 
 
-def linear_probe(encoder: JetEncoder, train: PaddedJets, val: PaddedJets, device: torch.device) -> float:
+def linear_probe(encoder: Backbone, train: PaddedJets, val: PaddedJets, device: torch.device) -> float:
     """Accuracy on ``val`` of a logistic regression fitted on ``train``'s pooled embeddings.
 
     NaN when the training jets hold a single class.

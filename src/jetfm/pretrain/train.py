@@ -1,5 +1,9 @@
 """The pre-training loop: AdamW, warm-up + exponential decay, clipping, validation losses,
-a linear probe, metrics CSV and plot, and resumable checkpoints."""
+a linear probe, metrics CSV and plot, and resumable checkpoints.
+
+One loop for every method: masked particle modelling (MPMv1, MPMv2) and OmniJet-α
+generative pre-training (``gpt``); :func:`batch_losses` is where they differ.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +20,17 @@ from tqdm import tqdm
 
 from jetfm.config import config_hash
 from jetfm.data.features import FEATURE_VERSION, PaddedJets, pad_jets
+from jetfm.jets.build import label_names
 from jetfm.jets.parquet_io import read_jet_table
 from jetfm.models import JetEncoder
+from jetfm.models.token_encoder import Backbone, TokenJetEncoder
+from jetfm.pretrain.gpt import NextTokenModel
 from jetfm.pretrain.masking import sample_mask
 from jetfm.pretrain.mpm import MaskedParticleModel
 from jetfm.pretrain.mpm_v1 import MaskedParticleModelV1
 from jetfm.pretrain.probe import linear_probe
 from jetfm.provenance import atomic_output, provenance
-from jetfm.tokenize import load_tokenizer
+from jetfm.tokenize import Tokenizer, VQVAETokenizer, check_made_by, load_tokenizer
 from jetfm.training import (
     BatchPlan,
     autocast,
@@ -37,8 +44,24 @@ CHECKPOINT_KIND = "backbone"
 EVAL_SEED = 12345  # the same masks at every evaluation
 
 
-def build_model(recipe: Mapping[str, Any], max_constituents: int,
-                n_tokens: Mapping[str, int]) -> MaskedParticleModel | MaskedParticleModelV1:
+PretrainModel = MaskedParticleModel | MaskedParticleModelV1 | NextTokenModel
+
+
+def token_encoder(recipe: Mapping[str, Any], tokenizer: VQVAETokenizer) -> TokenJetEncoder:
+    """A gpt backbone around the trained ``tokenizer`` (its weights copied in, frozen)."""
+    n_classes = len(label_names(recipe["sample"])) if recipe["conditional"] else 0
+    encoder = TokenJetEncoder(**recipe["encoder"], tokenizer=tokenizer.model.config, n_classes=n_classes)
+    encoder.tokenizer.load_state_dict(tokenizer.model.state_dict())
+    return encoder
+
+
+def build_model(recipe: Mapping[str, Any], max_constituents: int, n_tokens: Mapping[str, int],
+                tokenizers: Mapping[str, Tokenizer] | None = None) -> PretrainModel:
+    if recipe["method"] == "gpt":
+        tokenizer = (tokenizers or {}).get("gpt")
+        if not isinstance(tokenizer, VQVAETokenizer):
+            raise ValueError("the gpt task needs its VQ-VAE tokenizer")
+        return NextTokenModel(token_encoder(recipe, tokenizer), recipe.get("class_dropout", 0.0))
     encoder = JetEncoder.from_config(recipe["encoder"])
     if recipe["method"] == "mpm-v1":
         return MaskedParticleModelV1(encoder, recipe, max_constituents, n_tokens)
@@ -56,31 +79,47 @@ def mask_fraction(recipe: Mapping[str, Any], generator: torch.Generator | None) 
 
 
 def _load_tokens(tokenizer_files: Mapping[str, str | Path], params: Mapping[str, Any],
-                 datasets: list[PaddedJets]) -> tuple[dict[str, int], list[dict[str, torch.Tensor]]]:
-    """Token targets [J, N] of every token task for each dataset, and the tasks' vocabulary sizes."""
+                 datasets: list[PaddedJets]
+                 ) -> tuple[dict[str, Tokenizer], list[dict[str, torch.Tensor]]]:
+    """The tokenizer of every token task, and its tokens [J, N] of each dataset."""
     needed = set(params["tokenizers"])
     missing = needed - set(tokenizer_files)
     if missing:
         raise ValueError(f"backbone '{params['name']}': tasks {sorted(missing)} need tokenizer files "
                          "(--tokenizer TASK=PATH)")
-    n_tokens: dict[str, int] = {}
+    tokenizers: dict[str, Tokenizer] = {}
     tokens: list[dict[str, torch.Tensor]] = [{} for _ in datasets]
     for task in sorted(needed):
         tokenizer = load_tokenizer(tokenizer_files[task])
-        expected = config_hash(params["tokenizers"][task])
-        made_by = tokenizer.info.get("config_hash")
-        if made_by is not None and made_by != expected:
-            raise ValueError(f"{tokenizer_files[task]}: made by a different tokenizer config than "
-                             f"backbone '{params['name']}' expects; re-run the tokenize rule")
-        n_tokens[task] = tokenizer.n_tokens
+        check_made_by(tokenizer, params["tokenizers"][task], tokenizer_files[task],
+                      f"backbone '{params['name']}'")
+        tokenizers[task] = tokenizer
         for out, data in zip(tokens, datasets, strict=True):
             out[task] = tokenizer.tokens(data)
-    return n_tokens, tokens
+    return tokenizers, tokens
 
 
 def _batch_tokens(tokens: Mapping[str, torch.Tensor], index: torch.Tensor | slice, width: int,
                   device: torch.device) -> dict[str, torch.Tensor]:
     return {task: t[index][:, :width].to(device) for task, t in tokens.items()}
+
+
+def batch_losses(model: nn.Module, recipe: Mapping[str, Any], part: PaddedJets,
+                 tokens: Mapping[str, torch.Tensor], generator: torch.Generator, noise: torch.Generator,
+                 device: torch.device, evaluation: bool = False) -> dict[str, torch.Tensor]:
+    """Losses of one batch: masked reconstruction (MPM) or next-token prediction (gpt).
+
+    ``tokens`` are the batch's token targets on ``device``. ``generator`` (CPU) draws the mask
+    fraction (the fixed midpoint when ``evaluation``) and the mask; ``noise`` the generative
+    heads' noise and the gpt class-token dropout.
+    """
+    mask = part.mask.to(device)
+    if recipe["method"] == "gpt":
+        with autocast(device):
+            return model(mask, tokens["gpt"], part.label.to(device), noise)
+    masked = sample_mask(part.mask, mask_fraction(recipe, None if evaluation else generator), generator)
+    with autocast(device):
+        return model(part.features.to(device), part.pid.to(device), mask, masked.to(device), tokens, noise)
 
 
 @torch.no_grad()
@@ -95,12 +134,9 @@ def evaluate(model: nn.Module, recipe: Mapping[str, Any], data: PaddedJets,
     for i, start in enumerate(range(0, len(data), batch_size)):
         index = slice(start, start + batch_size)
         part = data.subset(index)
-        gen = step_generator(EVAL_SEED, i)
-        noise = step_generator(EVAL_SEED, i, device)
-        masked = sample_mask(part.mask, mask_fraction(recipe, None), gen)
-        with autocast(device):
-            out = model(part.features.to(device), part.pid.to(device), part.mask.to(device),
-                        masked.to(device), _batch_tokens(tokens, index, part.mask.shape[1], device), noise)
+        out = batch_losses(model, recipe, part, _batch_tokens(tokens, index, part.mask.shape[1], device),
+                           step_generator(EVAL_SEED, i), step_generator(EVAL_SEED, i, device), device,
+                           evaluation=True)
         for k, v in out.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(part)
         count += len(part)
@@ -133,9 +169,10 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
     train = pad_jets(read_jet_table(train_file))
     val = pad_jets(read_jet_table(val_file))
     width = max(train.mask.shape[1], val.mask.shape[1])
-    n_tokens, (train_tokens, val_tokens) = _load_tokens(tokenizer_files, params, [train, val])
+    tokenizers, (train_tokens, val_tokens) = _load_tokens(tokenizer_files, params, [train, val])
+    n_tokens = {task: tok.n_tokens for task, tok in tokenizers.items()}
 
-    model = build_model(recipe, width, n_tokens).to(device)
+    model = build_model(recipe, width, n_tokens, tokenizers).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=opt["lr"], weight_decay=opt["weight_decay"])
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: warmup_exponential(s, opt["warmup_steps"], opt["half_life_steps"]))
@@ -167,11 +204,8 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
         gen = step_generator(opt["seed"], step)
         noise = gen if device.type == "cpu" else step_generator(opt["seed"], step, device)
         part = train.subset(index)
-        masked = sample_mask(part.mask, mask_fraction(recipe, gen), gen)
-        with autocast(device):
-            result = model(part.features.to(device), part.pid.to(device), part.mask.to(device),
-                           masked.to(device), _batch_tokens(train_tokens, index, part.mask.shape[1], device),
-                           noise)
+        batch_tokens = _batch_tokens(train_tokens, index, part.mask.shape[1], device)
+        result = batch_losses(model, recipe, part, batch_tokens, gen, noise, device)
         optimiser.zero_grad(set_to_none=True)
         result["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt["grad_clip"])
@@ -244,17 +278,47 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     return {k: np.array([float(r[k]) if r[k] else np.nan for r in rows]) for k in (rows[0] if rows else {})}
 
 
-def load_backbone(path: str | Path, map_location: str | torch.device = "cpu") -> JetEncoder:
-    """The pre-trained encoder of a backbone checkpoint."""
+def read_backbone_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A backbone checkpoint's contents, checked for kind and feature version."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"backbone checkpoint not found: {path}")
-    blob = torch.load(path, map_location=map_location, weights_only=False)
-    if blob.get("kind") != CHECKPOINT_KIND:
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # a truncated or foreign file: say which one
+        raise ValueError(f"{path}: not a readable backbone checkpoint ({exc})") from exc
+    if not isinstance(blob, dict) or blob.get("kind") != CHECKPOINT_KIND:
         raise ValueError(f"{path}: not a jetfm backbone checkpoint")
     if blob.get("feature_version") != FEATURE_VERSION:
         raise ValueError(f"{path}: trained on feature version {blob.get('feature_version')}, "
                          f"this jetfm uses {FEATURE_VERSION}; re-run pretrain")
-    encoder = JetEncoder.from_config(blob["encoder_config"])
+    return blob
+
+
+def encoder_from_config(config: Mapping[str, Any]) -> Backbone:
+    """An untrained backbone of the architecture a checkpoint's ``encoder_config`` describes."""
+    if config.get("kind") == "token":
+        return TokenJetEncoder.from_config(dict(config))
+    return JetEncoder.from_config(dict(config))
+
+
+def load_backbone(path: str | Path, map_location: str | torch.device = "cpu") -> Backbone:
+    """The pre-trained encoder of a backbone checkpoint (a gpt backbone with its tokenizer)."""
+    blob = read_backbone_checkpoint(path, map_location)
+    encoder = encoder_from_config(blob["encoder_config"])
     encoder.load_state_dict(blob["encoder_state"])
     return encoder
+
+
+def load_next_token_model(path: str | Path, map_location: str | torch.device = "cpu"
+                          ) -> tuple[NextTokenModel, dict[str, Any]]:
+    """The whole generative model of a gpt backbone checkpoint (encoder and next-token head), and
+    the checkpoint's contents."""
+    blob = read_backbone_checkpoint(path, map_location)
+    if blob.get("method") != "gpt":
+        raise ValueError(f"{path}: a {blob.get('method')} backbone; only gpt backbones generate jets")
+    encoder = encoder_from_config(blob["encoder_config"])
+    assert isinstance(encoder, TokenJetEncoder)
+    model = NextTokenModel(encoder)
+    model.load_state_dict(blob["model_state"])
+    return model.eval(), blob

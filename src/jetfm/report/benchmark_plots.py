@@ -18,7 +18,8 @@ CURVE_AXES = {  # benchmark → (x field or "bins", x label, log x)
     "btag_track_id": ("bins", "tracks in the jet", False),
 }
 METRIC_LABELS = {"accuracy": "accuracy", "adjusted_rand_index": "adjusted Rand index",
-                 "balanced_accuracy": "balanced accuracy", "sic_at_rejection": "SIC at 99 % rejection"}
+                 "balanced_accuracy": "balanced accuracy", "sic_at_rejection": "SIC at 99 % rejection",
+                 "mean_w1_over_std": "mean W1 / σ of the jet observables"}
 
 
 def _style() -> None:
@@ -157,8 +158,12 @@ def plot_benchmark(result: dict[str, Any], out: Path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    _style()
     benchmark = result["benchmark"]
+    if benchmark == "jet_generation":
+        from jetfm.report.generation_plots import plot_generation
+
+        return plot_generation(result, out)
+    _style()
     has_roc = any("roc" in r for r in result["rows"])
     has_confusion = any("confusion" in r for r in result["rows"]) and benchmark != "cwola_sic"
     panels = [_curve_panel if _curve_axis(result) is not None else _points_panel]

@@ -12,7 +12,7 @@ import yaml
 from jetfm.config import config_hash
 from jetfm.downstream.metrics import bin_sort_key
 from jetfm.provenance import atomic_output
-from jetfm.results import read_result, summarise
+from jetfm.results import LOWER_IS_BETTER, read_result, summarise
 
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;
@@ -51,13 +51,15 @@ def _summary_table(result: dict[str, Any]) -> str:
 
 
 def _headline(results: list[dict[str, Any]]) -> str:
-    """Per benchmark and mode, the best backbone at the largest sweep point."""
+    """Per benchmark and mode, the best backbone at the largest sweep point (lowest distance for
+    jet generation)."""
     rows = []
     for result in results:
         groups = [s for s in (result.get("summary") or summarise(result["rows"])) if s["mode"] != "baseline"]
+        sign = -1.0 if result["metric"] in LOWER_IS_BETTER else 1.0
         best: dict[str, dict[str, Any]] = {}
         for s in groups:
-            key = (s.get("n_signal") or 0, s.get("n_train") or 0, s["mean"])
+            key = (s.get("n_signal") or 0, s.get("n_train") or 0, sign * s["mean"])
             if s["mode"] not in best or key > best[s["mode"]]["_key"]:
                 best[s["mode"]] = s | {"_key": key}
         for mode, s in best.items():

@@ -1,7 +1,8 @@
 """Constituent tokenizers (rule tokenize, `jetfm tokenize`): K-Means (MPMv2) and VQ-VAE (MPMv1).
 
-Both kinds share one interface: ``n_tokens``, ``info``, ``tokens(data)`` (int64 [J, W],
--1 on padding), ``reconstruct(data)`` (float32 [J, W, 7], 0 on padding), ``save`` and ``load``.
+Both kinds share one interface: ``n_tokens``, ``info``, ``feature_names`` (the tokenized
+continuous features), ``tokens(data)`` (int64 [J, W], -1 on padding), ``reconstruct(data)``
+(float32 [J, W, F] in ``feature_names`` order, 0 on padding), ``save`` and ``load``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jetfm.data.features import FEATURE_VERSION, pad_jets
+from jetfm.data.features import CONTINUOUS_FEATURES, FEATURE_VERSION, pad_jets
 from jetfm.jets.parquet_io import read_jet_table
 from jetfm.provenance import atomic_output, provenance
 from jetfm.tokenize.kmeans import KMeansTokenizer, fit_kmeans, read_checkpoint
@@ -20,7 +21,8 @@ from jetfm.tokenize.vqvae import VQVAETokenizer, fit_vqvae
 
 Tokenizer = KMeansTokenizer | VQVAETokenizer
 
-__all__ = ["KMeansTokenizer", "Tokenizer", "VQVAETokenizer", "fit_tokenizer", "load_tokenizer"]
+__all__ = ["KMeansTokenizer", "Tokenizer", "VQVAETokenizer", "check_made_by", "fit_tokenizer",
+           "load_tokenizer"]
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
@@ -29,6 +31,16 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     if blob["kind"] == "kmeans":
         return KMeansTokenizer.from_checkpoint(blob)
     return VQVAETokenizer.from_checkpoint(blob)
+
+
+def check_made_by(tokenizer: Tokenizer, expected: Any, path: str | Path, user: str) -> None:
+    """Refuse a tokenizer file made by other settings than ``user`` expects (its tokenize params)."""
+    from jetfm.config import config_hash
+
+    made_by = tokenizer.info.get("config_hash")
+    if made_by is not None and made_by != config_hash(expected):
+        raise ValueError(f"{path}: made by a different tokenizer config than {user} expects; "
+                         "re-run the tokenize rule")
 
 
 def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str, Any], out: str | Path,
@@ -51,9 +63,10 @@ def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str
     val = pad_jets(read_jet_table(val_file))
     valid = val.mask
     tokens = tokenizer.tokens(val)[valid].numpy()
-    original = val.features[valid].numpy()
+    names = tokenizer.feature_names
+    original = val.features[valid][:, [CONTINUOUS_FEATURES.index(f) for f in names]].numpy()
     reconstructed = tokenizer.reconstruct(val)[valid].numpy()
-    quality = tokenizer_quality(tokens, tokenizer.n_tokens, original, reconstructed)
+    quality = tokenizer_quality(tokens, tokenizer.n_tokens, original, reconstructed, names)
     record = provenance("tokenize", params)
     info = record | {"feature_version": FEATURE_VERSION, "quality": quality, "fit": tokenizer.info["fit"]}
     tokenizer = replace(tokenizer, info=info)
@@ -66,5 +79,5 @@ def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str
     with atomic_output(report_out) as tmp:
         tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     plot_tokenizer_report(tokens, tokenizer.n_tokens, original, reconstructed, report_out.with_suffix(".png"),
-                          title=f"tokenizer {name} ({kind}, {sample}), validation jets")
+                          title=f"tokenizer {name} ({kind}, {sample}), validation jets", feature_names=names)
     return tokenizer

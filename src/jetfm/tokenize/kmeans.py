@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 import torch
 
-from jetfm.data.features import FEATURE_VERSION, PaddedJets
+from jetfm.data.features import CONTINUOUS_FEATURES, FEATURE_VERSION, PaddedJets
 from jetfm.provenance import atomic_output
 
 
@@ -46,6 +46,10 @@ class KMeansTokenizer:
     @property
     def n_tokens(self) -> int:
         return self.k
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return CONTINUOUS_FEATURES
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Token (nearest centroid) of each row of preprocessed features [n, 7]."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +29,30 @@ def half_width_68(values: np.ndarray) -> float:
     return float(high - low) / 2
 
 
-def tokenizer_quality(tokens: np.ndarray, n_tokens: int, original: np.ndarray,
-                      reconstructed: np.ndarray) -> dict[str, Any]:
+def tokenizer_quality(tokens: np.ndarray, n_tokens: int, original: np.ndarray, reconstructed: np.ndarray,
+                      feature_names: Sequence[str] = CONTINUOUS_FEATURES) -> dict[str, Any]:
     """Usage and resolution numbers of a tokenizer on a set of constituents.
 
     ``tokens`` [n] (codes of valid constituents only), ``original`` and ``reconstructed``
-    [n, 7] preprocessed features. Residuals are reconstructed − original in preprocessed
-    units; the relative pT resolution inverts the log-pT transform: pT_rec/pT_true − 1 =
-    exp(Δ log pT) − 1.
+    [n, F] preprocessed features, F = ``feature_names``. Residuals are reconstructed −
+    original in preprocessed units; the relative pT resolution inverts the log-pT
+    transform: pT_rec/pT_true − 1 = exp(Δ log pT) − 1.
     """
     tokens = np.asarray(tokens, dtype=np.int64)
     original = np.asarray(original, dtype=np.float64)
     reconstructed = np.asarray(reconstructed, dtype=np.float64)
-    if original.shape != reconstructed.shape or original.shape != (len(tokens), len(CONTINUOUS_FEATURES)):
+    f = len(feature_names)
+    if original.shape != reconstructed.shape or original.shape != (len(tokens), f):
         raise ValueError(f"tokenizer_quality: shapes tokens {tokens.shape}, original {original.shape}, "
-                         f"reconstructed {reconstructed.shape} do not match [n], [n, 7], [n, 7]")
+                         f"reconstructed {reconstructed.shape} do not match [n], [n, {f}], [n, {f}]")
     if len(tokens) and (tokens.min() < 0 or tokens.max() >= n_tokens):
         raise ValueError(f"tokenizer_quality: tokens outside [0, {n_tokens})")
     counts = np.bincount(tokens, minlength=n_tokens)
     usage = counts / max(len(tokens), 1)
     used = usage[usage > 0]
     residual = reconstructed - original
-    pt_relative = np.expm1(residual[:, CONTINUOUS_FEATURES.index("pt")])
+    pt_relative = np.expm1(residual[:, list(feature_names).index("pt")]) if "pt" in feature_names \
+        else np.zeros(0)
     return {
         "n_constituents": len(tokens),
         "n_tokens": n_tokens,
@@ -59,14 +62,15 @@ def tokenizer_quality(tokens: np.ndarray, n_tokens: int, original: np.ndarray,
         "resolution": {
             name: {"rms": float(np.sqrt((residual[:, i] ** 2).mean())) if len(tokens) else float("nan"),
                    "half_width_68": half_width_68(residual[:, i])}
-            for i, name in enumerate(CONTINUOUS_FEATURES)
+            for i, name in enumerate(feature_names)
         },
         "pt_relative_half_width_68": half_width_68(pt_relative),
     }
 
 
 def plot_tokenizer_report(tokens: np.ndarray, n_tokens: int, original: np.ndarray,
-                          reconstructed: np.ndarray, path: str | Path, title: str = "") -> str:
+                          reconstructed: np.ndarray, path: str | Path, title: str = "",
+                          feature_names: Sequence[str] = CONTINUOUS_FEATURES) -> str:
     """PNG: code usage sorted by frequency, and one residual histogram per feature."""
     import matplotlib.pyplot as plt
     import mplhep
@@ -74,14 +78,17 @@ def plot_tokenizer_report(tokens: np.ndarray, n_tokens: int, original: np.ndarra
     mplhep.style.use("ROOT")
     counts = np.sort(np.bincount(np.asarray(tokens, dtype=np.int64), minlength=n_tokens))[::-1]
     residual = np.asarray(reconstructed, dtype=np.float64) - np.asarray(original, dtype=np.float64)
-    fig, axes = plt.subplots(2, 4, figsize=(26, 13), layout="constrained")
+    n_cols = min(4, len(feature_names) + 1)
+    n_rows = -(-(len(feature_names) + 1) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(6.5 * n_cols, 6.5 * n_rows), layout="constrained",
+                             squeeze=False)
     ax = axes.flat[0]
     ax.bar(np.arange(n_tokens), counts, width=1.0, color="tab:blue")
     ax.set_yscale("log")
     ax.set_xlabel("code (sorted by frequency)", fontsize=16)
     ax.set_ylabel("constituents", fontsize=16)
     ax.set_title(f"code usage: {(counts > 0).sum()} / {n_tokens} used", fontsize=18)
-    for i, name in enumerate(CONTINUOUS_FEATURES):
+    for i, name in enumerate(feature_names):
         ax = axes.flat[i + 1]
         values = residual[:, i]
         width = half_width_68(values)
@@ -95,6 +102,8 @@ def plot_tokenizer_report(tokens: np.ndarray, n_tokens: int, original: np.ndarra
         ax.set_ylabel("constituents", fontsize=16)
         ax.set_title(_FEATURE_LABELS[name], fontsize=18)
         ax.legend(fontsize=14, loc="upper right")
+    for ax in axes.flat[len(feature_names) + 1:]:
+        ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=20)
     return save_png(fig, Path(path))

@@ -1,15 +1,18 @@
-"""Contextual constituent tokens from a transformer VQ-VAE (MPMv1), on the 7 continuous features.
+"""Contextual constituent tokens from a transformer VQ-VAE (MPMv1, OmniJet-α).
 
 A transformer encoder maps each constituent, conditioned on the whole jet, to a latent
 vector; the vector is replaced by the nearest of ``codebook_size`` codes (Euclidean), and a
 transformer decoder reconstructs every constituent's features from the jet's codes. The
 quantiser is ``vector_quantize_pytorch.VectorQuantize``: straight-through gradients,
 commitment loss, EMA codebook updates, K-Means initialisation and dead-code replacement.
+``features`` chooses which continuous features are tokenized: all seven (MPMv1) or the
+kinematics pT, Δη, Δφ alone (OmniJet-α), which the decoder turns codes back into.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,18 +40,25 @@ KMEANS_INIT_ITERATIONS = 10
 
 
 class VQVAE(nn.Module):
-    """features [B, N, 7] → encoder → latent [B, N, L] → nearest code → decoder → [B, N, 7]."""
+    """features [B, N, 7] → its ``features`` [B, N, F] → encoder → latent [B, N, L] → nearest code
+    → decoder → [B, N, F]."""
 
     def __init__(self, codebook_size: int = 512, latent_dim: int = 16, dim: int = 64, layers: int = 2,
                  heads: int = 4, ff_mult: float = 2.0, commitment_weight: float = 0.25,
                  dead_code_threshold: float = 1.0, decay: float = DEFAULT_DECAY,
-                 kmeans_init: bool = True, kmeans_iters: int = KMEANS_INIT_ITERATIONS) -> None:
+                 kmeans_init: bool = True, kmeans_iters: int = KMEANS_INIT_ITERATIONS,
+                 features: Sequence[str] = CONTINUOUS_FEATURES) -> None:
         super().__init__()
+        unknown = [f for f in features if f not in CONTINUOUS_FEATURES]
+        if unknown or not features:
+            raise ValueError(f"VQ-VAE features {list(features)}: each must be one of "
+                             f"{list(CONTINUOUS_FEATURES)}")
         self.config = {"codebook_size": codebook_size, "latent_dim": latent_dim, "dim": dim, "layers": layers,
                        "heads": heads, "ff_mult": ff_mult, "commitment_weight": commitment_weight,
                        "dead_code_threshold": dead_code_threshold, "decay": decay,
-                       "kmeans_init": kmeans_init, "kmeans_iters": kmeans_iters}
-        n_features = len(CONTINUOUS_FEATURES)
+                       "kmeans_init": kmeans_init, "kmeans_iters": kmeans_iters, "features": list(features)}
+        self.feature_index = [CONTINUOUS_FEATURES.index(f) for f in features]
+        n_features = len(features)
         self.embed = nn.Linear(n_features, dim)
         self.encoder = Transformer(dim, layers, heads, ff_mult)
         self.to_latent = nn.Linear(dim, latent_dim)
@@ -70,9 +80,17 @@ class VQVAE(nn.Module):
         # a jet without constituents would give attention rows with no key (NaN); let it see its padding
         return mask | ~mask.any(dim=1, keepdim=True)
 
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(self.config["features"])
+
+    def select(self, features: torch.Tensor) -> torch.Tensor:
+        """The tokenized features [..., F] of the 7 continuous features [..., 7]."""
+        return features[..., self.feature_index]
+
     def encode(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Latent [B, N, latent_dim] of every slot (padding slots are meaningless)."""
-        return self.to_latent(self.encoder(self.embed(features), self._key_mask(mask)))
+        """Latent [B, N, latent_dim] of every slot (padding slots are meaningless); features [B, N, 7]."""
+        return self.to_latent(self.encoder(self.embed(self.select(features)), self._key_mask(mask)))
 
     def quantize(self, latent: torch.Tensor,
                  mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -90,6 +108,12 @@ class VQVAE(nn.Module):
 
     def decode(self, quantised: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.decoder(self.from_latent(quantised), self._key_mask(mask)))
+
+    def decode_codes(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Features [B, N, F] that a jet's codes [B, N] decode to (the decoder sees all of them)."""
+        quantised = self.quantizer.codebook.new_zeros(*tokens.shape, int(self.config["latent_dim"]))
+        quantised[mask] = self.quantizer.get_output_from_indices(tokens[mask]).to(quantised.dtype)
+        return self.decode(quantised, mask)
 
     def forward(self, features: torch.Tensor,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -139,7 +163,7 @@ class VQVAETokenizer:
     def _apply(self, data: PaddedJets, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.model.eval()
         tokens = torch.full(data.mask.shape, -1, dtype=torch.int64)
-        recon = torch.zeros(data.features.shape, dtype=torch.float32)
+        recon = torch.zeros(*data.mask.shape, len(self.model.feature_names), dtype=torch.float32)
         start = 0
         for part in _slices(data, batch_size):
             rec, tok = self.model(part.features, part.mask)[:2]
@@ -153,9 +177,25 @@ class VQVAETokenizer:
         """int64 [J, W], -1 on padding; each token depends on the whole jet (eval mode, whole jets)."""
         return self._apply(data, batch_size)[0]
 
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.model.feature_names
+
     def reconstruct(self, data: PaddedJets, batch_size: int = 4096) -> torch.Tensor:
-        """float32 [J, W, 7]: decoded preprocessed features, 0 on padding."""
+        """float32 [J, W, F]: decoded preprocessed features (``feature_names``), 0 on padding."""
         return self._apply(data, batch_size)[1]
+
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        """float32 [J, W, F]: the features that code sequences [J, W] (-1 on padding) decode to."""
+        self.model.eval()
+        out = torch.zeros(*tokens.shape, len(self.feature_names), dtype=torch.float32)
+        for start in range(0, len(tokens), batch_size):
+            part = tokens[start:start + batch_size]
+            mask = part >= 0
+            out[start:start + batch_size] = torch.where(
+                mask[..., None], self.model.decode_codes(part.clamp(min=0), mask), 0.0)
+        return out
 
     def save(self, path: str | Path) -> None:
         with atomic_output(path) as tmp:
@@ -197,7 +237,8 @@ def fit_vqvae(train: PaddedJets, name: str, cfg: dict[str, Any], threads: int = 
                       layers=cfg["layers"], heads=cfg["heads"], ff_mult=cfg["ff_mult"],
                       commitment_weight=cfg["commitment_weight"],
                       dead_code_threshold=cfg["dead_code_threshold"],
-                      decay=cfg.get("decay", DEFAULT_DECAY), kmeans_init=cfg["kmeans_init"])
+                      decay=cfg.get("decay", DEFAULT_DECAY), kmeans_init=cfg["kmeans_init"],
+                      features=cfg.get("features", CONTINUOUS_FEATURES))
         gen = torch.Generator().manual_seed(cfg["seed"])
         batch_size = min(cfg["batch_size"], len(train))
         if cfg["kmeans_init"]:
@@ -217,7 +258,7 @@ def fit_vqvae(train: PaddedJets, name: str, cfg: dict[str, Any], threads: int = 
         for step in range(steps):
             part = train.subset(next(stream))
             recon, tokens, commitment = model(part.features, part.mask)
-            reconstruction = F.mse_loss(recon[part.mask], part.features[part.mask])
+            reconstruction = F.mse_loss(recon[part.mask], model.select(part.features[part.mask]))
             loss = reconstruction + commitment
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
