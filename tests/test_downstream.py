@@ -86,16 +86,25 @@ def test_sweep_points_and_jobs() -> None:
                        "cwola_sic": {"backbones": ["b"], "modes": ["fixed"], "signal_jets": [0, 50]}},
     })
     jobs = benchmark_jobs(cfg, "jetclass_accuracy")
-    # scratch once per distinct encoder (a and b share one): 2 × 2 points × 2 seeds
-    assert sum(j["mode"] == "scratch" for j in jobs) == 8
-    assert {j["backbone"] for j in jobs if j["mode"] == "scratch"} == {"mpm-kmeans", "c"}
-    assert len(jobs) == 8 + 2 * 3 * 2 * 2
+    # scratch once per distinct encoder (a and b share one) and for the ParT reference: 3 × 2 points × 2 seeds
+    assert sum(j["mode"] == "scratch" for j in jobs) == 12
+    assert {j["backbone"] for j in jobs if j["mode"] == "scratch"} == {"mpm-kmeans", "c", "part"}
+    assert len(jobs) == 12 + 2 * 3 * 2 * 2
     cwola = benchmark_jobs(cfg, "cwola_sic")
-    assert [(j["mode"], j["point"]) for j in cwola if j["seed"] == "0"] == \
-        [("fixed", "s0"), ("fixed", "s50"), ("supervised", "all")]
+    assert [(j["backbone"], j["mode"], j["point"]) for j in cwola if j["seed"] == "0"] == \
+        [("b", "fixed", "s0"), ("b", "fixed", "s50"), ("part", "scratch", "s0"), ("part", "scratch", "s50"),
+         ("b", "supervised", "all"), ("part", "supervised", "all")]
+    assert not any(j["backbone"] == "part" for j in benchmark_jobs(cfg, "btag_vertex_ari"))
+    params = stage_params(cfg, "downstream", benchmark="cwola_sic", backbone="part", mode="scratch",
+                          point="s50", seed="0")
+    assert params["reference"]["num_layers"] == 8 and "encoder" not in params
 
 
 def test_config_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"downstream\.btag_ood_accuracy\.references': no reference model"):
+        validate_config({"downstream": {"btag_ood_accuracy": {"references": ["pn"]}}})
+    with pytest.raises(ConfigError, match=r"references\.part\.num_heads"):
+        validate_config({"references": {"part": {"embed_dims": [32, 30], "num_heads": 4}}})
     with pytest.raises(ConfigError, match=r"downstream\.cwola_sic\.signal': 'Top'"):
         validate_config({"downstream": {"cwola_sic": {"signal": "Top"}}})
     with pytest.raises(ConfigError, match=r"downstream\.jetclass_accuracy\.head_heads"):
@@ -150,11 +159,12 @@ def test_frozen_encoder_stays_frozen(mode: str, backbone: Path, jet_files: dict[
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
     train = pad_jets(read_jet_table(jet_files["train"]))
     task = make_task("btag_ood_accuracy", params["settings"])
-    train_head(task, encoder, train, params, torch.device("cpu"), progress=False)
+    val = pad_jets(read_jet_table(jet_files["val"]))
+    train_head(task, encoder, train, val, params, torch.device("cpu"), progress=False)
     assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
     params = _params("btag_ood_accuracy", "finetune")  # frozen for 3 of 8 steps, then trained
     task = make_task("btag_ood_accuracy", params["settings"])
-    train_head(task, encoder, train, params, torch.device("cpu"), progress=False)
+    train_head(task, encoder, train, val, params, torch.device("cpu"), progress=False)
     assert not all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
 
 
@@ -165,7 +175,8 @@ def test_every_mode_runs_and_aggregates(benchmark: str, tmp_path: Path, backbone
     for mode, point, seed in (("scratch", "n40", 0), ("scratch", "n40", 1), ("fixed", "all", 0),
                               ("finetune", "all", 0)):
         out = tmp_path / f"{mode}-{point}-{seed}.json"
-        run_benchmark(_params(benchmark, mode, point, seed), jet_files["train"], jet_files["test"],
+        run_benchmark(_params(benchmark, mode, point, seed), jet_files["train"], jet_files["val"],
+                      jet_files["test"],
                       None if mode == "scratch" else backbone, out, progress=False)
         runs.append(out)
         row = read_result(out)["rows"][0]
@@ -208,4 +219,38 @@ def test_baselines_hand_checked(tmp_path: Path, jet_files: dict[str, Path]) -> N
 def test_sweep_point_larger_than_the_training_set(tmp_path: Path, jet_files: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="train_sizes asks for 100000 jets"):
         run_benchmark(_params("btag_ood_accuracy", "scratch", "n100000"), jet_files["train"],
-                      jet_files["test"], None, tmp_path / "x.json", progress=False)
+                      jet_files["val"], jet_files["test"], None, tmp_path / "x.json", progress=False)
+
+
+def _fit(backbone: Path, jet_files: dict[str, Path], mode: str, **settings: float):
+    from jetfm.downstream.run import validation_loss
+
+    cfg = _config(btag_ood_accuracy={"steps": 60, "eval_every": 5} | settings)
+    params = _params("btag_ood_accuracy", mode, cfg=cfg)
+    encoder = load_backbone(backbone)
+    train = pad_jets(read_jet_table(jet_files["train"]))
+    val = pad_jets(read_jet_table(jet_files["val"]))
+    task = make_task("btag_ood_accuracy", params["settings"])
+    fit = train_head(task, encoder, train, val, params, torch.device("cpu"), progress=False)
+    return fit, validation_loss(task, encoder, fit.head, val, torch.device("cpu"))
+
+
+def test_training_stops_on_a_flat_validation_loss(backbone: Path, jet_files: dict[str, Path]) -> None:
+    # a learning rate too small to move the loss: nothing beats the first evaluation, so training
+    # stops after `patience` further evaluations, far before the 60-step maximum
+    fit, _ = _fit(backbone, jet_files, "fixed", lr=1e-12, patience=3)
+    assert fit.stop_reason == "patience"
+    assert fit.best_step == 5 and fit.stopped_step == 5 + 3 * 5
+    assert [c["step"] for c in fit.curve] == [5, 10, 15, 20]
+
+
+def test_the_best_validation_weights_are_the_ones_kept(backbone: Path, jet_files: dict[str, Path]) -> None:
+    # a learning rate so large that the validation loss leaves its minimum
+    fit, recomputed = _fit(backbone, jet_files, "finetune", lr=0.05, patience=4, frozen_steps=5)
+    losses = [c["val_loss"] for c in fit.curve]
+    assert fit.best_val_loss == min(losses)
+    assert fit.best_step == fit.curve[int(np.argmin(losses))]["step"]
+    assert recomputed == pytest.approx(fit.best_val_loss, rel=1e-5)
+    if fit.stop_reason == "patience":
+        assert fit.stopped_step - fit.best_step == 4 * 5
+    assert fit.stopped_step >= 2 * 5  # never before the encoder's warm-up has ended

@@ -357,7 +357,7 @@ def test_gpt_backbone_transfers_in_every_mode(benchmark: str, gpt_backbone: tupl
         params = stage_params(cfg, "downstream", benchmark=benchmark, backbone="gpt", mode=mode, point="all",
                               seed="0")
         kwargs = {"tokenizer": gpt_tokenizer} if mode == "scratch" else {}
-        result = run_benchmark(params, jet_files["train"], jet_files["test"],
+        result = run_benchmark(params, jet_files["train"], jet_files["val"], jet_files["test"],
                                None if mode == "scratch" else checkpoint, tmp_path / f"{mode}.json",
                                progress=False, **kwargs)
         row = result["rows"][0]
@@ -384,8 +384,9 @@ def test_finetuning_trains_the_transformer_but_not_its_tokenizer(gpt_backbone: t
                           point="all", seed="0")
     encoder = load_backbone(checkpoint)
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
-    train_head(make_task("btag_ood_accuracy", params["settings"]), encoder,
-               pad_jets(read_jet_table(jet_files["train"])), params, torch.device("cpu"), progress=False)
+    train, val = (pad_jets(read_jet_table(jet_files[s])) for s in ("train", "val"))
+    train_head(make_task("btag_ood_accuracy", params["settings"]), encoder, train, val, params,
+               torch.device("cpu"), progress=False)
     after = encoder.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("tokenizer."))
     assert not torch.equal(before["embed.weight"], after["embed.weight"])

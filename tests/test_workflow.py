@@ -72,15 +72,27 @@ def test_every_benchmark_plot_and_the_report(workdir: Path) -> None:
     modes = {"btag_vertex_ari": {"scratch", "fixed", "finetune"}, "btag_track_id": {"fixed", "finetune"},
              "btag_ood_accuracy": {"fixed"}, "jetclass_accuracy": {"scratch", "fixed"},
              "cwola_sic": {"fixed", "supervised"}, "jet_generation": {"generated", "reconstructed"}}
+    # the ParT reference beside the backbones in every jet classification, trained like them
+    reference_modes = {"btag_ood_accuracy": {"scratch"}, "jetclass_accuracy": {"scratch"},
+                       "cwola_sic": {"scratch", "supervised"}}
     for benchmark in BENCHMARKS:
         result = read_result(workdir / f"results/{benchmark}.json")
-        trained = [r for r in result["rows"] if r["mode"] != "baseline"]
+        trained = [r for r in result["rows"] if r["mode"] != "baseline" and r["backbone"] != "part"]
         assert {r["mode"] for r in trained} == modes[benchmark], benchmark
+        part = [r for r in result["rows"] if r["backbone"] == "part"]
+        assert {r["mode"] for r in part} == reference_modes.get(benchmark, set()), benchmark
+        for row in trained + part:
+            if benchmark != "jet_generation":
+                assert row["best_step"] <= row["stopped_step"] and row["learning_curve"], benchmark
+        if benchmark != "jet_generation":
+            assert all(c["check"] in ("more_jets_no_worse", "supervised_at_least_weak")
+                       for c in result["checks"]), benchmark
         assert any(r["mode"] == "baseline" for r in result["rows"]), benchmark
         assert (workdir / f"results/plots/{benchmark}.png").read_bytes()[:4] == b"\x89PNG"
     sweep = read_result(workdir / "results/jetclass_accuracy.json")
-    points = {(s["mode"], s["n_train"]): s["n_seeds"] for s in sweep["summary"] if s["mode"] != "baseline"}
-    assert len(points) == 4 and set(points.values()) == {2} and ("fixed", 40) in points
+    points = {(s["backbone"], s["mode"], s["n_train"]): s["n_seeds"] for s in sweep["summary"]
+              if s["mode"] != "baseline"}
+    assert len(points) == 10 and set(points.values()) == {2} and ("part", "scratch", 40) in points
     cwola = read_result(workdir / "results/cwola_sic.json")
     assert {r["n_signal"] for r in cwola["rows"] if r["mode"] == "fixed"} == {0, 5}
     html = (workdir / REPORT).read_text()
@@ -99,9 +111,9 @@ def test_adding_a_sweep_point_runs_only_the_new_jobs(workdir: Path) -> None:
     tiny["downstream"]["jetclass_accuracy"]["train_sizes"] = [40, 20, None]
     (workdir / "config/sweep.yaml").write_text(yaml.safe_dump(tiny))
     dry = _snakemake(workdir, "all", "--configfile", "config/sweep.yaml", "--dry-run")
-    # two backbones (mpm-boosted, omnijet) × two modes × two seeds at the new point, then the
-    # benchmark's file, its plot, the report
-    assert _planned_jobs(dry.stdout) == {"downstream": 8, "aggregate": 1, "plot": 1, "report": 1, "all": 1}
+    # two backbones (mpm-boosted, omnijet) × two modes × two seeds and ParT × two seeds at the
+    # new point, then the benchmark's file, its plot, the report
+    assert _planned_jobs(dry.stdout) == {"downstream": 10, "aggregate": 1, "plot": 1, "report": 1, "all": 1}
 
 
 def test_jet_generation_result_and_the_generated_jets(workdir: Path) -> None:

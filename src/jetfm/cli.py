@@ -101,7 +101,7 @@ def cmd_downstream(args: argparse.Namespace) -> None:
 
     params = _params(args, "downstream", benchmark=args.benchmark, backbone=args.backbone, mode=args.mode,
                      point=args.point, seed=str(args.seed))
-    result = run_benchmark(params, args.train, args.test, args.checkpoint, args.out,
+    result = run_benchmark(params, args.train, args.val, args.test, args.checkpoint, args.out,
                            threads=_threads(args, "downstream"), progress=_progress(args),
                            tokenizer=args.tokenizer)
     row = result["rows"][0]
@@ -295,12 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
             "Train and score one downstream run (benchmark, backbone, mode, sweep point, seed).")
     _add_params_options(p)
     p.add_argument("--benchmark", required=True, choices=BENCHMARKS)
-    p.add_argument("--backbone", required=True, help="backbone name (key of `backbones`)")
+    p.add_argument("--backbone", required=True,
+                   help="backbone (key of `backbones`) or reference model (key of `references`, e.g. part)")
     p.add_argument("--mode", required=True, choices=["scratch", "fixed", "finetune", "supervised"])
     p.add_argument("--point", default="all",
                    help="sweep point: all, n<training jets> (e.g. n1000) or, for cwola_sic, s<signal jets>")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train", required=True, help="training jet Parquet file")
+    p.add_argument("--val", required=True, help="validation jet Parquet file (early stopping, selection)")
     p.add_argument("--test", required=True, help="test jet Parquet file")
     p.add_argument("--checkpoint", help="backbone checkpoint (not used in scratch / supervised mode)")
     p.add_argument("--tokenizer", help="scratch mode of a gpt backbone: its tokenizer file")

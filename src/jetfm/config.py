@@ -122,6 +122,12 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
                               f"do not divide dim {tok['dim']}")
     for name, bb in cfg["backbones"].items():
         _check_backbone(cfg, name, bb)
+    for name, ref in cfg["references"].items():
+        if name in cfg["backbones"]:
+            raise ConfigError(f"config key 'references.{name}': a backbone has the same name")
+        if ref["embed_dims"][-1] % ref["num_heads"]:
+            raise ConfigError(f"config key 'references.{name}.num_heads': {ref['num_heads']} heads do not "
+                              f"divide the model width {ref['embed_dims'][-1]} (last of embed_dims)")
     generation = cfg["downstream"]["jet_generation"]
     if generation["backbones"] is None:
         generation["backbones"] = [n for n, bb in cfg["backbones"].items() if bb["method"] == "gpt"]
@@ -143,6 +149,10 @@ def _check_benchmark(cfg: dict[str, Any], benchmark: str, section: dict[str, Any
         if "head_heads" in section and dim % section["head_heads"]:
             raise ConfigError(f"config key '{key}.head_heads': {section['head_heads']} heads do not "
                               f"divide the encoder dim {dim} of backbone '{name}'")
+    for name in section.get("references", []):
+        if name not in cfg["references"]:
+            raise ConfigError(f"config key '{key}.references': no reference model named '{name}' "
+                              f"(have: {', '.join(cfg['references']) or 'none'})")
     if benchmark == "jet_generation":
         not_gpt = [n for n in section["backbones"] if cfg["backbones"][n]["method"] != "gpt"]
         if not_gpt or not section["backbones"]:
@@ -278,7 +288,8 @@ def config_hash(section: Any) -> str:
 SAMPLES = ("btag", "boosted")
 
 # Keys of a downstream section that choose which jobs exist rather than what one job does.
-SWEEP_KEYS = ("backbones", "modes", "seeds", "train_sizes", "signal_jets", "supervised", "threads")
+SWEEP_KEYS = ("backbones", "references", "modes", "seeds", "train_sizes", "signal_jets", "supervised",
+              "threads")
 BENCHMARK_SAMPLES = {"btag_vertex_ari": "btag", "btag_track_id": "btag", "btag_ood_accuracy": "btag",
                      "jetclass_accuracy": "boosted", "cwola_sic": "boosted"}
 # Benchmarks whose runs train a head on a backbone (rule downstream); jet_generation samples instead.
@@ -336,9 +347,12 @@ def benchmark_jobs(cfg: Mapping[str, Any], benchmark: str) -> list[dict[str, str
     jobs = [{"backbone": b, "mode": m, "point": p, "seed": str(s)}
             for b in section["backbones"] for m in section["modes"] for p in points for s in section["seeds"]
             if m != "scratch" or b in scratch_for.values()]
+    references = section.get("references", [])
+    jobs += [{"backbone": r, "mode": "scratch", "point": p, "seed": str(s)}
+             for r in references for p in points for s in section["seeds"]]
     if section.get("supervised"):
-        jobs += [{"backbone": section["backbones"][0], "mode": "supervised", "point": "all", "seed": str(s)}
-                 for s in section["seeds"]]
+        jobs += [{"backbone": b, "mode": "supervised", "point": "all", "seed": str(s)}
+                 for b in [*section["backbones"][:1], *references] for s in section["seeds"]]
     return jobs
 
 
@@ -412,6 +426,11 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
         benchmark, name = wildcards["benchmark"], wildcards["backbone"]
         section = cfg["downstream"][benchmark]
         mode = wildcards["mode"]
+        if name in cfg["references"]:
+            return {"benchmark": benchmark, "backbone_name": name, "reference": cfg["references"][name],
+                    "mode": mode, "point": parse_point(wildcards["point"]), "seed": int(wildcards["seed"]),
+                    "settings": {k: v for k, v in section.items() if k not in SWEEP_KEYS},
+                    "device": cfg["device"]}
         if cfg["backbones"][name]["method"] == "gpt":
             return {"benchmark": benchmark, "backbone_name": name,
                     "architecture": scratch_architecture(cfg, name), "mode": mode,

@@ -12,6 +12,7 @@ import numpy as np
 
 from jetfm.config import config_hash
 from jetfm.provenance import atomic_output, library_versions
+from jetfm.sanity import sanity_checks
 
 RESULT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -103,12 +104,14 @@ def aggregate_results(run_files: Sequence[str | Path], benchmark: str, out: str 
     if wrong or len(metrics) != 1:
         raise ValueError(f"run files mix benchmarks {wrong} or metrics {sorted(metrics)}")
     rows = [row for r in runs for row in r["rows"]]
+    summary = summarise(rows)
     result = {
         "benchmark": benchmark,
         "metric": metrics.pop(),
         "config_hash": config_hash(sorted(r["config_hash"] for r in runs)),
         "rows": rows,
-        "summary": summarise(rows),
+        "summary": summary,
+        "checks": sanity_checks(benchmark, summary),
         "runs": {Path(p).as_posix(): r["config_hash"] for p, r in zip(run_files, runs, strict=True)},
         "libraries": library_versions(),
     }

@@ -12,6 +12,9 @@ def sample_splits(wildcards):
 
 def downstream_inputs(wildcards):
     inputs = sample_splits(wildcards)
+    inputs["val"] = inputs["train"].replace("train.parquet", "val.parquet")
+    if wildcards.backbone in config["references"]:  # trained from scratch on the jets alone
+        return inputs
     backbone = config["backbones"][wildcards.backbone]
     if wildcards.mode != "scratch":  # scratch needs the architecture only, not the weights
         inputs["checkpoint"] = f"models/backbones/{wildcards.backbone}.pt"
@@ -52,7 +55,8 @@ rule downstream:
     shell:
         "jetfm downstream --params {params.p:q} --benchmark {wildcards.benchmark} "
         "--backbone {wildcards.backbone} --mode {wildcards.mode} --point {wildcards.point} "
-        "--seed {wildcards.seed} --train {input.train} --test {input.test} {params.checkpoint} {params.tokenizer} "
+        "--seed {wildcards.seed} --train {input.train} --val {input.val} --test {input.test} {params.checkpoint} "
+        "{params.tokenizer} "
         "--threads {threads} --out {output} 2>&1 | tee {log}"
 
 

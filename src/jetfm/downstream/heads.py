@@ -85,3 +85,15 @@ class TwinEdgeHead(nn.Module):
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         z = self.phi(tokens)
         return torch.einsum("bid,bjd->bij", z, z) * self.scale + self.bias
+
+
+class LinearJetHead(nn.Module):
+    """Class logits from a backbone's single jet token (its first register): the final layer of a
+    reference model such as ParT, whose own class attention made that token."""
+
+    def __init__(self, dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, n_classes)
+
+    def forward(self, tokens: torch.Tensor, registers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.linear(registers[:, 0])

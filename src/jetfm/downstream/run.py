@@ -12,7 +12,15 @@ Modes (the MPMv2 paper's protocol):
 - ``supervised`` (CWoLa only): trained like ``finetune`` but with the true labels, the
   reference that weak supervision is measured against.
 
-Every learning rate follows a cosine decay to zero over ``steps``.
+Every learning rate follows a cosine decay to zero over ``steps``, which is a maximum: every
+``eval_every`` steps the loss on the validation jets is measured, training stops once it has
+not improved for ``patience`` evaluations (never before a fine-tuned encoder has finished its
+warm-up), and the test set is scored with the weights of the best validation loss. The run
+file keeps the learning curve, the best and the last step.
+
+Reference models (``references`` in the config; ParT from weaver-core) are trained from
+scratch with the same jets, splits, seeds and protocol: in mode ``scratch``, and for CWoLa
+also ``supervised`` (the true labels).
 """
 
 from __future__ import annotations
@@ -30,11 +38,13 @@ from tqdm import tqdm
 
 from jetfm.data.features import PaddedJets, pad_jets
 from jetfm.downstream.cwola import cwola_training_set, labelled_test_set, supervised_training_set
+from jetfm.downstream.heads import LinearJetHead
 from jetfm.downstream.tasks import JetClassification, TrackOrigin, VertexFinding
 from jetfm.generate.processes import BOOSTED_LABEL_NAMES
 from jetfm.jets.parquet_io import read_jet_table
 from jetfm.jets.truth import BTAG_LABEL_NAMES, ORIGIN_NAMES
 from jetfm.models import JetEncoder
+from jetfm.models.part import ParTBackbone
 from jetfm.models.token_encoder import Backbone
 from jetfm.pretrain import load_backbone
 from jetfm.pretrain.train import token_encoder
@@ -65,21 +75,29 @@ def make_task(benchmark: str, settings: dict[str, Any]) -> Any:
     raise ValueError(f"unknown benchmark '{benchmark}'")
 
 
-def select_jets(params: dict[str, Any], train: PaddedJets, test: PaddedJets
-                ) -> tuple[PaddedJets, PaddedJets]:
-    """The training jets of this run (sweep point, CWoLa mixing) and the labelled test jets."""
-    point, seed = params["point"], params["seed"]
+def select_jets(params: dict[str, Any], train: PaddedJets, val: PaddedJets, test: PaddedJets
+                ) -> tuple[PaddedJets, PaddedJets, PaddedJets]:
+    """The training jets of this run (sweep point, CWoLa mixing), its validation jets (mixed
+    like the training jets, at most ``val_jets``) and the labelled test jets."""
+    point, seed, s = params["point"], params["seed"], params["settings"]
     if params["benchmark"] == "cwola_sic":
-        s = params["settings"]
         bkg, sig = BOOSTED_LABEL_NAMES.index(s["background"]), BOOSTED_LABEL_NAMES.index(s["signal"])
+        labels = train.label.numpy()
         if params["mode"] == "supervised":
-            index, target = supervised_training_set(train.label.numpy(), bkg, sig)
+            index, target = supervised_training_set(labels, bkg, sig)
+            v_index, v_target = supervised_training_set(val.label.numpy(), bkg, sig)
         else:
-            index, target = cwola_training_set(train.label.numpy(), bkg, sig, point["n_signal"], seed)
-        train = dataclasses.replace(train.subset(torch.from_numpy(index)), label=torch.from_numpy(target))
+            n_signal = point["n_signal"]
+            index, target = cwola_training_set(labels, bkg, sig, n_signal, seed)
+            # the same signal fraction in the validation halves: selection sees weak labels only
+            v_labels = val.label.numpy()
+            ratio = (v_labels == bkg).sum() / max(int((labels == bkg).sum()), 1)
+            v_signal = min(round(n_signal * ratio), int((v_labels == sig).sum()))
+            v_index, v_target = cwola_training_set(v_labels, bkg, sig, v_signal, seed)
+        train = _relabelled(train, index, target)
+        val = _relabelled(val, v_index, v_target)
         t_index, t_target = labelled_test_set(test.label.numpy(), bkg, sig)
-        test = dataclasses.replace(test.subset(torch.from_numpy(t_index)), label=torch.from_numpy(t_target))
-        return train, test
+        return train, _capped(val, s["val_jets"]), _relabelled(test, t_index, t_target)
     n_train = point["n_train"]
     if n_train is not None:
         if n_train > len(train):
@@ -87,13 +105,28 @@ def select_jets(params: dict[str, Any], train: PaddedJets, test: PaddedJets
                              f"the training set has {len(train)}")
         gen = torch.Generator().manual_seed(seed)
         train = train.subset(torch.randperm(len(train), generator=gen)[:n_train])
-    return train, test
+    return train, _capped(val, s["val_jets"]), test
+
+
+def _relabelled(data: PaddedJets, index: np.ndarray, target: np.ndarray) -> PaddedJets:
+    return dataclasses.replace(data.subset(torch.from_numpy(index)), label=torch.from_numpy(target))
+
+
+def _capped(val: PaddedJets, limit: int | None) -> PaddedJets:
+    """At most ``limit`` validation jets, the same ones for every run of a benchmark."""
+    if len(val) == 0:
+        raise ValueError("the validation split has no jets (samples.<sample>.jets.split.val)")
+    if limit is None or len(val) <= limit:
+        return val
+    return val.subset(torch.randperm(len(val), generator=torch.Generator().manual_seed(0))[:limit])
 
 
 def make_encoder(params: dict[str, Any], checkpoint: str | Path | None,
-                 tokenizer: str | Path | None = None) -> Backbone:
-    """The run's backbone: pre-trained from ``checkpoint``, or randomly initialised (scratch; a gpt
-    backbone then reads its trained, frozen ``tokenizer``)."""
+                 tokenizer: str | Path | None = None) -> Backbone | ParTBackbone:
+    """The run's backbone: pre-trained from ``checkpoint``, or randomly initialised (scratch and
+    reference models; a gpt backbone then reads its trained, frozen ``tokenizer``)."""
+    if "reference" in params:
+        return ParTBackbone.from_config(params["reference"])
     if params["mode"] == "scratch":
         arch = params.get("architecture")
         if arch is None:
@@ -107,6 +140,29 @@ def make_encoder(params: dict[str, Any], checkpoint: str | Path | None,
     if checkpoint is None:
         raise ValueError(f"mode '{params['mode']}' needs a backbone checkpoint")
     return load_backbone(checkpoint)
+
+
+def make_head(task: Any, encoder: nn.Module, params: dict[str, Any]) -> nn.Module:
+    """The task's head; a reference model brings its own classifier (ParT: one linear layer)."""
+    if "reference" in params:
+        if not isinstance(task, JetClassification):
+            raise ValueError(f"reference model '{params['backbone_name']}' classifies jets; "
+                             f"benchmark {params['benchmark']} is not a jet classification")
+        return LinearJetHead(encoder.dim, len(task.class_names))
+    return task.head(encoder.dim)
+
+
+def schedule_mode(params: dict[str, Any]) -> str:
+    """The learning-rate schedule of a run: reference models always train like scratch."""
+    return "scratch" if "reference" in params else params["mode"]
+
+
+def encode(encoder: nn.Module, part: PaddedJets, device: torch.device
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backbone's outputs for a batch; models that read the jets' kinematics get them."""
+    needs_jet = getattr(encoder, "needs_jet", False) and part.jet is not None
+    extra = {"jet": part.jet.to(device)} if needs_jet else {}
+    return encoder(part.features.to(device), part.pid.to(device), part.mask.to(device), **extra)
 
 
 def learning_rates(step: int, steps: int, mode: str, settings: dict[str, Any]) -> tuple[float, float]:
@@ -131,7 +187,7 @@ def encode_all(encoder: Backbone, data: PaddedJets, device: torch.device, batch:
     for index in _length_ordered_batches(data, batch):
         part = data.subset(index)
         with autocast(device):
-            t, r = encoder(part.features.to(device), part.pid.to(device), part.mask.to(device))
+            t, r = encode(encoder, part, device)
         tokens[index, :t.shape[1]] = t.float().cpu()
         registers[index] = r.float().cpu()
     return tokens, registers
@@ -150,7 +206,7 @@ def predict(encoder: Backbone, head: nn.Module, data: PaddedJets, device: torch.
         part = data.subset(index)
         mask = part.mask.to(device)
         with autocast(device):
-            tokens, registers = encoder(part.features.to(device), part.pid.to(device), mask)
+            tokens, registers = encode(encoder, part, device)
             y = head(tokens, registers, mask).float().cpu().numpy()
         rows, w = index.numpy(), y.shape[1]
         if out is None:
@@ -171,30 +227,79 @@ def _length_ordered_batches(data: PaddedJets, batch: int) -> list[torch.Tensor]:
     return [order[i:i + batch] for i in range(0, len(data), batch)]
 
 
-def train_head(task: Any, encoder: Backbone, train: PaddedJets, params: dict[str, Any],
-               device: torch.device, progress: bool = True) -> tuple[nn.Module, float]:
-    """Train the task head (and the encoder, by mode); returns the head and the last loss."""
+@dataclasses.dataclass
+class Training:
+    """What a downstream training run did: the selected head, its curve and where it stopped."""
+
+    head: nn.Module
+    curve: list[dict[str, float]]
+    best_step: int
+    stopped_step: int
+    stop_reason: str  # "patience", "max_steps" or "max_seconds"
+    best_val_loss: float
+    last_train_loss: float
+
+
+@torch.no_grad()
+def validation_loss(task: Any, encoder: nn.Module, head: nn.Module, val: PaddedJets, device: torch.device,
+                    cache: tuple[torch.Tensor, torch.Tensor] | None = None, batch: int = 512) -> float:
+    """Mean of the task loss over the validation jets (batches weighted by their jets)."""
+    encoder.eval()
+    head.eval()
+    total = 0.0
+    for index in _length_ordered_batches(val, batch):
+        part = val.subset(index)
+        mask = part.mask.to(device)
+        with autocast(device):
+            if cache is not None:
+                tokens, registers = cache[0][index, :mask.shape[1]].to(device), cache[1][index].to(device)
+            else:
+                tokens, registers = encode(encoder, part, device)
+            out = head(tokens, registers, mask)
+        total += float(task.loss(out, part)) * len(index)
+    return total / len(val)
+
+
+def _snapshot(modules: list[nn.Module]) -> list[dict[str, torch.Tensor]]:
+    return [{k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules]
+
+
+def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets, params: dict[str, Any],
+               device: torch.device, progress: bool = True, max_seconds: float | None = None) -> Training:
+    """Train the head (and the encoder, by mode) with early stopping on the validation loss;
+    leaves the head and the encoder at the weights of the best validation loss.
+
+    ``max_seconds`` (benchmarks at equal wall time) also stops at the first evaluation after
+    that much training time."""
     s, mode, seed = params["settings"], params["mode"], params["seed"]
+    schedule = schedule_mode(params)
     torch.manual_seed(seed)
-    head = task.head(encoder.dim).to(device)
-    frozen = mode == "fixed"
-    cache = None
-    if frozen and len(train) * train.mask.shape[1] * encoder.dim * 4 <= CACHE_LIMIT_BYTES:
-        cache = encode_all(encoder, train, device)
+    head = make_head(task, encoder, params).to(device)
+    frozen = schedule == "fixed"
+    cache = val_cache = None
+    if frozen and (len(train) + len(val)) * train.mask.shape[1] * encoder.dim * 4 <= CACHE_LIMIT_BYTES:
+        cache, val_cache = encode_all(encoder, train, device), encode_all(encoder, val, device)
     groups = [{"params": list(head.parameters())}]
     if not frozen:
         # a gpt backbone's tokenizer stays frozen in every mode
         groups.append({"params": [p for p in encoder.parameters() if p.requires_grad]})
+    trained = [head] if frozen else [head, encoder]
     optimiser = torch.optim.AdamW(groups, lr=s["lr"], weight_decay=s["weight_decay"])
     plan = BatchPlan(len(train), s["batch_size"], seed, lengths=train.lengths)
+    # a fine-tuned encoder has its full learning rate only after frozen_steps and as many of warm-up
+    min_steps = 2 * s["frozen_steps"] if schedule in ("finetune", "supervised") else 0
+    max_steps, eval_every, patience = s["steps"], s["eval_every"], s["patience"]
     desc = f"{params['benchmark']} {params['backbone_name']}/{mode}/seed{seed}"
-    bar = tqdm(range(s["steps"]), desc=desc, unit="step", disable=not progress, mininterval=2.0)
-    loss_value = float("nan")
-    head.train()
+    bar = tqdm(range(max_steps), desc=desc, unit="step", disable=not progress, mininterval=2.0)
+    curve: list[dict[str, float]] = []
+    best_loss, best_step, best_state, bad = math.inf, 0, _snapshot(trained), 0
+    running, n_running, stop_reason, step = 0.0, 0, "max_steps", 0
+    start = time.perf_counter()
     for step in bar:
+        head.train()
         index = plan(step)
         part = train.subset(index)
-        head_lr, encoder_lr = learning_rates(step, s["steps"], mode, s)
+        head_lr, encoder_lr = learning_rates(step, max_steps, schedule, s)
         for group, lr in zip(optimiser.param_groups, (head_lr, encoder_lr), strict=False):
             group["lr"] = lr
         mask = part.mask.to(device)
@@ -206,20 +311,37 @@ def train_head(task: Any, encoder: Backbone, train: PaddedJets, params: dict[str
                 train_encoder = encoder_lr > 0.0
                 encoder.train(train_encoder)
                 with torch.set_grad_enabled(train_encoder):
-                    tokens, registers = encoder(part.features.to(device), part.pid.to(device), mask)
+                    tokens, registers = encode(encoder, part, device)
             out = head(tokens, registers, mask)
         loss = task.loss(out, part)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
         optimiser.step()
-        loss_value = float(loss.detach())
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss_value:.4f}")
-    return head, loss_value
+        running += float(loss.detach())
+        n_running += 1
+        if (step + 1) % eval_every and step + 1 < max_steps:
+            continue
+        val_loss = validation_loss(task, encoder, head, val, device, val_cache)
+        curve.append({"step": step + 1, "train_loss": running / n_running, "val_loss": val_loss})
+        bar.set_postfix(train=f"{running / n_running:.4f}", val=f"{val_loss:.4f}")
+        running, n_running = 0.0, 0
+        if val_loss < best_loss:
+            best_loss, best_step, best_state, bad = val_loss, step + 1, _snapshot(trained), 0
+        elif step + 1 > min_steps:
+            bad += 1
+            if bad >= patience:
+                stop_reason = "patience"
+                break
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            stop_reason = "max_seconds"
+            break
+    for module, state in zip(trained, best_state, strict=True):
+        module.load_state_dict(state)
+    return Training(head, curve, best_step, step + 1, stop_reason, best_loss, curve[-1]["train_loss"])
 
 
-def run_benchmark(params: dict[str, Any], train_file: str | Path, test_file: str | Path,
+def run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str | Path, test_file: str | Path,
                   checkpoint: str | Path | None, out: str | Path, threads: int = 1,
                   progress: bool = True, tokenizer: str | Path | None = None) -> dict[str, Any]:
     """Train and score one (benchmark, backbone, mode, point, seed) run; write its JSON."""
@@ -228,17 +350,19 @@ def run_benchmark(params: dict[str, Any], train_file: str | Path, test_file: str
     set_threads(threads)
     device = resolve_device(params["device"])
     task = make_task(params["benchmark"], params["settings"])
-    train, test = select_jets(params, pad_jets(read_jet_table(train_file)),
-                              pad_jets(read_jet_table(test_file)))
+    train, val, test = select_jets(params, *(pad_jets(read_jet_table(f)) for f in (train_file, val_file,
+                                                                                   test_file)))
     torch.manual_seed(params["seed"])  # a scratch encoder's initialisation follows the run's seed
     encoder = make_encoder(params, checkpoint, tokenizer).to(device)
     start = time.perf_counter()
-    head, last_loss = train_head(task, encoder, train, params, device, progress)
+    fit = train_head(task, encoder, train, val, params, device, progress)
     train_seconds = time.perf_counter() - start
-    scores = task.score(predict(encoder, head, test, device, task.output), test)
+    scores = task.score(predict(encoder, fit.head, test, device, task.output), test)
     row = {"backbone": params["backbone_name"], "mode": params["mode"], "seed": params["seed"],
-           "n_train": len(train), **scores, "final_train_loss": last_loss,
-           "train_seconds": round(train_seconds, 1)}
+           "n_train": len(train), "n_val": len(val), **scores, "final_train_loss": fit.last_train_loss,
+           "best_val_loss": fit.best_val_loss, "best_step": fit.best_step, "stopped_step": fit.stopped_step,
+           "stop_reason": fit.stop_reason, "learning_curve": fit.curve,
+           "train_seconds": round(train_seconds, 1), "architecture": encoder.config}
     if "n_signal" in params["point"]:
         row["n_signal"] = params["point"]["n_signal"]
     meta = provenance("downstream", params)

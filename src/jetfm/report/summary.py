@@ -27,4 +27,9 @@ def format_summary(result: dict[str, Any]) -> str:
         line += f"{value:>17}" + "".join(f" {bins_mean[b]:>6.3f}" if b in bins_mean else f" {'-':>6}"
                                          for b in bins)
         lines.append(line)
+    checks = result.get("checks", [])
+    failed = [c for c in checks if not c["passed"]]
+    if checks:
+        lines.append(f"sanity checks: {len(checks) - len(failed)} of {len(checks)} passed")
+    lines += [f"  FAILED {c['check']} {c['backbone']}/{c['mode']}: {c['detail']}" for c in failed]
     return "\n".join(lines)
