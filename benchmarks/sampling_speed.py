@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from jetfm.config import load_config
+from jetfm.config import backbone_recipe, load_config
 from jetfm.models.token_encoder import TokenJetEncoder
 from jetfm.pretrain.gpt import NextTokenModel
 from jetfm.training import autocast
@@ -44,7 +44,7 @@ def _model(size: str) -> NextTokenModel:
     tok = cfg["tokenizers"]["vqvae-omnijet"]
     tokenizer = {k: tok[k] for k in ("codebook_size", "latent_dim", "dim", "layers", "heads", "features")}
     if size == "demo":
-        encoder = {k: v for k, v in cfg["backbones"]["omnijet"]["encoder"].items() if k != "registers"}
+        encoder = backbone_recipe(cfg["backbones"]["omnijet"])["encoder"]
     else:
         encoder, tokenizer["codebook_size"] = PAPER["encoder"], PAPER["codebook_size"]
     torch.manual_seed(0)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,3 +58,52 @@ def test_schedule_and_bucketed_batches() -> None:
     seen = [next(stream) for _ in range(4)]
     assert sorted(torch.cat(seen).tolist()) == list(range(8))  # one epoch covers every jet once
     assert all(abs(int(lengths[b[0]]) - int(lengths[b[1]])) <= 1 for b in seen)
+
+
+def test_pair_features_by_hand() -> None:
+    import math
+
+    from jetfm.data.features import preprocess_continuous
+    from jetfm.models.interactions import pair_features, relative_inputs
+
+    tracks = {"pt": np.array([40.0, 10.0]), "deta": np.array([0.1, -0.2]), "dphi": np.array([0.05, 0.3]),
+              "d0": np.zeros(2), "z0": np.zeros(2), "d0_err": np.full(2, 0.01), "z0_err": np.full(2, 0.01)}
+    f = torch.from_numpy(preprocess_continuous(tracks))[None]
+    p = pair_features(f)[0, 0, 1] * 4.0
+    delta = math.hypot(0.3, 0.25)
+    assert p[0] == pytest.approx(math.log(delta), rel=1e-4)
+    assert p[1] == pytest.approx(math.log(10.0 * delta), rel=1e-4)
+    assert p[2] == pytest.approx(math.log(10.0 / 50.0), rel=1e-4)
+    assert p[3] == pytest.approx(math.log(2 * 40 * 10 * (math.cosh(0.3) - math.cos(0.25))), rel=1e-3)
+    assert torch.allclose(pair_features(f)[0], pair_features(f)[0].transpose(0, 1))  # symmetric
+    # log pT / ΣpT over the visible constituents only
+    rel = relative_inputs(f, torch.tensor([[True, False]]))[0]
+    assert rel[0, 0] == pytest.approx((0.0 + 4.7) * 0.7, abs=1e-4) and (rel[1] == 0).all()
+
+
+@pytest.mark.parametrize("options", [{"pair_bias": True}, {"relative_inputs": True},
+                                     {"pair_bias": True, "relative_inputs": True}])
+def test_encoder_options_keep_symmetry_and_hide_masked_constituents(options: dict) -> None:
+    torch.manual_seed(0)
+    encoder = JetEncoder(16, 2, 2, registers=2, **options).eval()
+    features = torch.randn(2, 5, 7) * 0.3
+    pid = torch.randint(0, 8, (2, 5))
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    tokens, registers = encoder(features, pid, mask)
+    perm = torch.tensor([3, 1, 4, 0, 2])
+    t_perm, r_perm = encoder(features[:, perm], pid[:, perm], mask[:, perm])
+    assert torch.allclose(registers[0], r_perm[0], atol=1e-5)
+    assert torch.allclose(tokens[0, perm], t_perm[0], atol=1e-5)
+    garbage = features.clone()
+    garbage[1, 3:] = 9.0  # padding
+    assert torch.allclose(encoder(garbage, pid, mask)[1][1], registers[1], atol=1e-5)
+    # MPMv1: a replaced constituent's kinematics reach neither its own token, nor the pair bias,
+    # nor the other constituents' jet-relative inputs
+    replace = torch.zeros(2, 5, dtype=torch.bool)
+    replace[0, 2] = True
+    replacement = torch.randn(2, 5, 16)
+    moved = features.clone()
+    moved[0, 2] = torch.randn(7)
+    a = encoder(features, pid, mask, replace=replace, replacement=replacement)
+    b = encoder(moved, pid, mask, replace=replace, replacement=replacement)
+    assert torch.allclose(a[0], b[0], atol=1e-5) and torch.allclose(a[1], b[1], atol=1e-5)

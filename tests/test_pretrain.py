@@ -19,6 +19,7 @@ ENCODER = {"dim": 32, "layers": 2, "heads": 2, "registers": 2}
 DECODER = {"dim": 16, "layers": 1, "heads": 1}
 SMALL_HEADS = {"cnf": {"blocks": 2, "hidden": 16}, "cfm": {"hidden": 32, "layers": 2},
                "ssfm": {"dim": 16, "layers": 1, "heads": 2}}
+PART_OPTIONS = {"pair_bias": True, "relative_inputs": True}
 BACKBONES = {
     "mpm-kmeans": {"tasks": ["kmeans", "id"]},
     "mpm-reg": {"tasks": ["reg", "id"]},
@@ -28,6 +29,10 @@ BACKBONES = {
     "mpm-ssfm": {"tasks": ["ssfm"]},
     "mpm-all": {"tasks": ["id", "reg", "kmeans", "vqvae", "cnf", "cfm", "ssfm"]},
     "mpm-v1": {"method": "mpm-v1", "tasks": ["vqvae"], "mask_fraction": 0.3, "decoder": {"dim": 16}},
+    # the ParT-style options of the encoder, in both masking schemes
+    "mpm-pair": {"tasks": ["kmeans", "id"], "encoder": ENCODER | PART_OPTIONS},
+    "mpm-v1-pair": {"method": "mpm-v1", "tasks": ["reg"], "mask_fraction": 0.3, "decoder": {"dim": 16},
+                    "encoder": ENCODER | PART_OPTIONS},
 }
 
 

@@ -194,6 +194,10 @@ def _check_backbone(cfg: Mapping[str, Any], name: str, bb: Mapping[str, Any]) ->
                           f"tasks {bb['tasks']})")
     if bb["conditional"] and bb["method"] != "gpt":
         raise ConfigError(f"config key '{key}.conditional': class conditioning needs method: gpt")
+    for option in ("relative_inputs", "pair_bias"):
+        if gpt and bb["encoder"][option]:
+            raise ConfigError(f"config key '{key}.encoder.{option}': a gpt backbone reads tokens in "
+                              "sequence, not constituent kinematics; this option is for set encoders")
     parts = [("encoder", bb["encoder"]), ("decoder", bb["decoder"]), ("heads.ssfm", bb["heads"]["ssfm"])]
     for part, section in parts:
         if bb["method"] in ("mpm-v1", "gpt") and part == "decoder":
@@ -225,6 +229,10 @@ def _check_backbone(cfg: Mapping[str, Any], name: str, bb: Mapping[str, Any]) ->
                               f"{tok['sample']} sample, the backbone pre-trains on {bb['sample']}")
 
 
+# Encoder keys of the set encoder that a gpt backbone's causal transformer does not have.
+SET_ENCODER_KEYS = ("registers", "relative_inputs", "pair_bias", "pair_hidden")
+
+
 def backbone_recipe(bb: Mapping[str, Any]) -> dict[str, Any]:
     """The keys of a backbone entry its pre-training uses: unused heads, tokenizer names and
     mask settings are left out so that changing them re-runs nothing."""
@@ -233,7 +241,7 @@ def backbone_recipe(bb: Mapping[str, Any]) -> dict[str, Any]:
                                                     "mask_fraction", "ssfm_mask_range", "pretrain",
                                                     "conditional", "class_dropout")}
     if bb["method"] == "gpt":
-        out["encoder"] = {k: v for k, v in bb["encoder"].items() if k != "registers"}
+        out["encoder"] = {k: v for k, v in bb["encoder"].items() if k not in SET_ENCODER_KEYS}
         del out["decoder"]
         out["conditional"] = bb["conditional"]
         if bb["conditional"]:

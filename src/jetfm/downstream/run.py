@@ -269,8 +269,8 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
     """Train the head (and the encoder, by mode) with early stopping on the validation loss;
     leaves the head and the encoder at the weights of the best validation loss.
 
-    ``max_seconds`` (benchmarks at equal wall time) also stops at the first evaluation after
-    that much training time."""
+    ``max_seconds`` (benchmarks at equal wall time) stops training after that much wall time
+    (validation included), with a last evaluation at that step."""
     s, mode, seed = params["settings"], params["mode"], params["seed"]
     schedule = schedule_mode(params)
     torch.manual_seed(seed)
@@ -320,7 +320,8 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
         optimiser.step()
         running += float(loss.detach())
         n_running += 1
-        if (step + 1) % eval_every and step + 1 < max_steps:
+        out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
+        if (step + 1) % eval_every and step + 1 < max_steps and not out_of_time:
             continue
         val_loss = validation_loss(task, encoder, head, val, device, val_cache)
         curve.append({"step": step + 1, "train_loss": running / n_running, "val_loss": val_loss})
@@ -333,7 +334,7 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
             if bad >= patience:
                 stop_reason = "patience"
                 break
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+        if out_of_time:
             stop_reason = "max_seconds"
             break
     for module, state in zip(trained, best_state, strict=True):

@@ -71,8 +71,11 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, causal: bool = False,
-                cache: KVCache | None = None) -> torch.Tensor:
+                cache: KVCache | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
         """``key_mask`` [B, N] (True = attend) for sets; ``causal``: position i sees positions ≤ i.
+
+        ``bias`` [B, H, N, N] is added to the attention logits (a pairwise interaction bias;
+        sets only); padded keys are masked on top of it.
 
         A causal sequence padded at the end needs no key mask: no real position sees a
         later (padded) one, and the fused kernels apply the causal mask without a tensor.
@@ -86,7 +89,14 @@ class SelfAttention(nn.Module):
             k, v = cache.append(k, v)
         if causal and key_mask is not None:
             raise ValueError("causal attention takes no key mask (pad sequences at the end)")
-        if not causal or n == 1:
+        if bias is not None:
+            if causal:
+                raise ValueError("a pairwise attention bias is for sets, not causal sequences")
+            attn_mask = bias.to(q.dtype)
+            if key_mask is not None:
+                attn_mask = attn_mask.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        elif not causal or n == 1:
             # key_mask [B, N] broadcasts over heads and queries; one new causal query sees every key.
             attn_mask = None if key_mask is None else key_mask[:, None, None, :]
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
@@ -112,8 +122,8 @@ class TransformerBlock(nn.Module):
         self.ls2 = LayerScale(dim, layerscale_init)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None, causal: bool = False,
-                cache: KVCache | None = None) -> torch.Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x), key_mask, causal, cache))
+                cache: KVCache | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x), key_mask, causal, cache, bias))
         return x + self.ls2(self.ff(self.norm2(x)))
 
 
@@ -128,9 +138,10 @@ class Transformer(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None, causal: bool = False,
-                caches: list[KVCache] | None = None) -> torch.Tensor:
+                caches: list[KVCache] | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``bias`` [B, H, N, N]: one pairwise attention bias shared by every block (as ParT's)."""
         for i, block in enumerate(self.blocks):
-            x = block(x, key_mask, causal, None if caches is None else caches[i])
+            x = block(x, key_mask, causal, None if caches is None else caches[i], bias)
         return self.norm(x)
 
     def new_caches(self, max_length: int) -> list[KVCache]:
