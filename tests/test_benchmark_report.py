@@ -11,6 +11,8 @@ from jetfm.report.html_report import build_report
 from jetfm.report.summary import format_summary
 from jetfm.results import summarise
 
+# a validation loss with its minimum at the selected step 200
+CURVE = [{"step": k, "train_loss": 1.0 / k, "val_loss": 1 + (k - 200) ** 2 / 1e5} for k in (100, 200, 300)]
 ROC = {"fpr": [0.0, 0.01, 0.1, 1.0], "tpr": [0.0, 0.3, 0.7, 1.0], "signal": "b", "background": "light"}
 
 
@@ -21,7 +23,8 @@ def _rows(benchmark: str) -> list[dict]:
             for seed in (0, 1):
                 for n in ((100, 1000) if benchmark == "jetclass_accuracy" else (500,)):
                     row = {"backbone": backbone, "mode": mode, "seed": seed, "n_train": n,
-                           "value": 0.5 + 0.1 * seed + (n / 1e4)}
+                           "value": 0.5 + 0.1 * seed + (n / 1e4), "best_step": 200,
+                           "learning_curve": CURVE}
                     if benchmark in ("btag_vertex_ari", "btag_track_id"):
                         row["bins"] = {"1": 0.4 + 0.1 * seed, "2": 0.5, "3+": 0.6}
                     if benchmark in ("jetclass_accuracy", "btag_ood_accuracy", "btag_track_id"):
@@ -41,9 +44,12 @@ def _rows(benchmark: str) -> list[dict]:
 
 
 def _result(benchmark: str) -> dict:
+    from jetfm.sanity import sanity_checks
+
     rows = _rows(benchmark)
+    summary = summarise(rows)
     return {"benchmark": benchmark, "metric": "accuracy", "config_hash": "h", "rows": rows,
-            "summary": summarise(rows), "libraries": {"torch": "2.13.0"}}
+            "summary": summary, "checks": sanity_checks(benchmark, summary), "libraries": {"torch": "2.13.0"}}
 
 
 BENCHMARKS = ["btag_vertex_ari", "btag_track_id", "btag_ood_accuracy", "jetclass_accuracy", "cwola_sic"]
@@ -75,6 +81,8 @@ def test_report_embeds_everything_and_escapes(tmp_path: Path) -> None:
     assert all(b in text for b in BENCHMARKS)
     assert text.count("data:image/png;base64,") == len(BENCHMARKS)
     assert config_hash(config) in text and "bb-&lt;1&gt;" in text and "bb-<1>" not in text
+    # the synthetic sweeps rise with the training jets: every check passes and says so
+    assert "Sanity checks: 6 of 6 passed." in text and "FAILED" not in text
     with pytest.raises(FileNotFoundError, match=r"nope\.json"):
         build_report([tmp_path / "nope.json"], [], [], config, out)
 

@@ -113,6 +113,23 @@ def _representative(rows: list[dict[str, Any]], key: str) -> dict[tuple[str, str
     return best
 
 
+def _learning_panel(ax: Any, result: dict[str, Any]) -> None:
+    """Validation loss against step per (backbone, mode) at the largest sweep point (lowest seed),
+    the selected step marked: a curve still falling at its end has not converged."""
+    for (backbone, mode), r in _representative(result["rows"], "learning_curve").items():
+        curve = r["learning_curve"]
+        steps = [c["step"] for c in curve]
+        line, = ax.plot(steps, [c["val_loss"] for c in curve], label=f"{backbone} · {mode}")
+        best = next(c for c in curve if c["step"] == r["best_step"]) if any(
+            c["step"] == r["best_step"] for c in curve) else None
+        if best is not None:
+            ax.plot([best["step"]], [best["val_loss"]], "o", color=line.get_color())
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation loss")
+    ax.set_title("learning curves (dots: selected step)", fontsize=11)
+    ax.legend(fontsize=9)
+
+
 def _roc_panel(ax: Any, result: dict[str, Any]) -> None:
     for (backbone, mode), r in _representative(result["rows"], "roc").items():
         fpr, tpr = np.array(r["roc"]["fpr"]), np.array(r["roc"]["tpr"])
@@ -167,6 +184,7 @@ def plot_benchmark(result: dict[str, Any], out: Path) -> str:
     has_roc = any("roc" in r for r in result["rows"])
     has_confusion = any("confusion" in r for r in result["rows"]) and benchmark != "cwola_sic"
     panels = [_curve_panel if _curve_axis(result) is not None else _points_panel]
+    panels += [_learning_panel] if any("learning_curve" in r for r in result["rows"]) else []
     panels += [_roc_panel] if has_roc else []
     panels += [_confusion_panel] if has_confusion else []
     fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 6.5), squeeze=False)

@@ -50,6 +50,19 @@ def _summary_table(result: dict[str, Any]) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _checks(result: dict[str, Any]) -> str:
+    """The sanity checks of a benchmark file: a count, and every failure spelled out."""
+    checks = result.get("checks", [])
+    if not checks:
+        return ""
+    failed = [c for c in checks if not c["passed"]]
+    items = "".join(f"<li><b>FAILED</b> {html.escape(c['check'])} {html.escape(c['backbone'])} · "
+                    f"{html.escape(c['mode'])}: {html.escape(c['detail'])}</li>" for c in failed)
+    where = " (docs/stages/downstream.md)" if failed else ""
+    text = f"<p>Sanity checks: {len(checks) - len(failed)} of {len(checks)} passed{where}.</p>"
+    return text + (f"<ul>{items}</ul>" if items else "")
+
+
 def _headline(results: list[dict[str, Any]]) -> str:
     """Per benchmark and mode, the best backbone at the largest sweep point (lowest distance for
     jet generation)."""
@@ -90,6 +103,7 @@ def build_report(results: list[Path], plots: list[Path], figures: list[Path], co
         parts.append(f"<h2 id='{html.escape(name)}'>{html.escape(name)} "
                      f"<small>({html.escape(result['metric'])})</small></h2>")
         parts.append(_summary_table(result))
+        parts.append(_checks(result))
         if name in plot_for:
             parts.append(f"<figure>{_image(plot_for[name])}</figure>")
         libraries.update(result.get("libraries", {}))
