@@ -254,3 +254,13 @@ def test_the_best_validation_weights_are_the_ones_kept(backbone: Path, jet_files
     if fit.stop_reason == "patience":
         assert fit.stopped_step - fit.best_step == 4 * 5
     assert fit.stopped_step >= 2 * 5  # never before the encoder's warm-up has ended
+
+
+def test_small_training_sets_are_validated_at_least_every_ten_epochs() -> None:
+    from jetfm.downstream.run import evaluation_interval
+
+    assert evaluation_interval(100, 10_456, 128) == 100  # 81 steps an epoch: as configured
+    assert evaluation_interval(100, 1000, 128) == 70  # 7 steps an epoch
+    assert evaluation_interval(100, 100, 128) == 10  # the whole set in every batch
+    assert evaluation_interval(5, 100, 16) == 5
+

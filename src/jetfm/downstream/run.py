@@ -260,6 +260,16 @@ def validation_loss(task: Any, encoder: nn.Module, head: nn.Module, val: PaddedJ
     return total / len(val)
 
 
+EPOCHS_PER_EVALUATION = 10
+
+
+def evaluation_interval(eval_every: int, n_train: int, batch_size: int) -> int:
+    """Steps between validations: ``eval_every``, but at least every ten epochs, so that a small
+    training set (a data-efficiency point) is not validated only after it has long overfitted."""
+    steps_per_epoch = max(1, n_train // max(1, min(batch_size, n_train)))
+    return max(1, min(eval_every, EPOCHS_PER_EVALUATION * steps_per_epoch))
+
+
 def _snapshot(modules: list[nn.Module]) -> list[dict[str, torch.Tensor]]:
     return [{k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules]
 
@@ -288,7 +298,8 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
     plan = BatchPlan(len(train), s["batch_size"], seed, lengths=train.lengths)
     # a fine-tuned encoder has its full learning rate only after frozen_steps and as many of warm-up
     min_steps = 2 * s["frozen_steps"] if schedule in ("finetune", "supervised") else 0
-    max_steps, eval_every, patience = s["steps"], s["eval_every"], s["patience"]
+    max_steps, patience = s["steps"], s["patience"]
+    eval_every = evaluation_interval(s["eval_every"], len(train), plan.batch_size)
     desc = f"{params['benchmark']} {params['backbone_name']}/{mode}/seed{seed}"
     bar = tqdm(range(max_steps), desc=desc, unit="step", disable=not progress, mininterval=2.0)
     curve: list[dict[str, float]] = []
