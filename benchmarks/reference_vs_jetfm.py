@@ -22,7 +22,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import torch
 
 from jetfm.config import benchmark_sample, load_config, stage_params
 from jetfm.data.features import pad_jets
-from jetfm.downstream.run import make_encoder, make_task, predict, select_jets, train_head
+from jetfm.downstream.run import train_and_score
 from jetfm.jets.parquet_io import read_jet_table
 from jetfm.training import resolve_device, set_threads
 
@@ -49,19 +48,12 @@ def variant(name: str) -> dict[str, bool]:
 
 def run_one(params: dict[str, Any], sets: dict[str, Any], device: torch.device, seconds: float
             ) -> dict[str, Any]:
-    task = make_task(params["benchmark"], params["settings"])
-    train, val, test = select_jets(params, sets["train"], sets["val"], sets["test"])
-    torch.manual_seed(params["seed"])
-    encoder = make_encoder(params, None).to(device)
-    start = time.perf_counter()
-    fit = train_head(task, encoder, train, val, params, device, progress=False, max_seconds=seconds)
-    wall = time.perf_counter() - start
-    score = task.score(predict(encoder, fit.head, test, device, task.output), test)
-    return {"model": params["backbone_name"], "seed": params["seed"], "value": score["value"],
-            "best_val_loss": fit.best_val_loss, "best_step": fit.best_step, "stopped_step": fit.stopped_step,
-            "stop_reason": fit.stop_reason, "train_seconds": round(wall, 1),
-            "steps_per_second": round(fit.stopped_step / wall, 2),
-            "parameters": sum(p.numel() for p in [*encoder.parameters(), *fit.head.parameters()])}
+    _, row = train_and_score(params, sets["train"], sets["val"], sets["test"], device, progress=False,
+                             max_seconds=seconds)
+    kept = ("value", "best_val_loss", "best_step", "stopped_step", "stop_reason", "train_seconds",
+            "parameters")
+    return {"model": params["backbone_name"], "seed": params["seed"], **{k: row[k] for k in kept},
+            "steps_per_second": round(row["stopped_step"] / row["train_seconds"], 2)}
 
 
 def main() -> None:

@@ -433,30 +433,18 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
     if stage == "downstream":
         benchmark, name = wildcards["benchmark"], wildcards["backbone"]
         section = cfg["downstream"][benchmark]
-        mode = wildcards["mode"]
+        params = {"benchmark": benchmark, "backbone_name": name, "mode": wildcards["mode"],
+                  "point": parse_point(wildcards["point"]), "seed": int(wildcards["seed"]),
+                  "settings": {k: v for k, v in section.items() if k not in SWEEP_KEYS},
+                  "device": cfg["device"]}
+        # what the model is: a reference's config, a gpt backbone's architecture (with its
+        # tokenizer), or the encoder alone; the pre-training recipe stays out, so that changing
+        # it does not re-run the scratch runs
         if name in cfg["references"]:
-            return {"benchmark": benchmark, "backbone_name": name, "reference": cfg["references"][name],
-                    "mode": mode, "point": parse_point(wildcards["point"]), "seed": int(wildcards["seed"]),
-                    "settings": {k: v for k, v in section.items() if k not in SWEEP_KEYS},
-                    "device": cfg["device"]}
+            return params | {"reference": cfg["references"][name]}
         if cfg["backbones"][name]["method"] == "gpt":
-            return {"benchmark": benchmark, "backbone_name": name,
-                    "architecture": scratch_architecture(cfg, name), "mode": mode,
-                    "point": parse_point(wildcards["point"]), "seed": int(wildcards["seed"]),
-                    "settings": {k: v for k, v in section.items() if k not in SWEEP_KEYS},
-                    "device": cfg["device"]}
-        return {
-            "benchmark": benchmark,
-            "backbone_name": name,
-            # scratch needs only the architecture; the pre-training recipe stays out
-            # so that changing it does not re-run the scratch runs.
-            "encoder": cfg["backbones"][name]["encoder"],
-            "mode": mode,
-            "point": parse_point(wildcards["point"]),
-            "seed": int(wildcards["seed"]),
-            "settings": {k: v for k, v in section.items() if k not in SWEEP_KEYS},
-            "device": cfg["device"],
-        }
+            return params | {"architecture": scratch_architecture(cfg, name)}
+        return params | {"encoder": cfg["backbones"][name]["encoder"]}
     if stage == "downstream_baselines":
         benchmark = wildcards["benchmark"]
         if benchmark == "jet_generation":

@@ -5,14 +5,13 @@ BENCHMARK_NAMES = list(DOWNSTREAM)
 TRAINED_NAMES = [b for b in BENCHMARK_NAMES if b in TRAINED_BENCHMARKS]
 
 
-def sample_splits(wildcards):
+def sample_splits(wildcards, splits=("train", "test")):
     sample = benchmark_sample(config, wildcards.benchmark)
-    return {"train": f"data/jets/{sample}/train.parquet", "test": f"data/jets/{sample}/test.parquet"}
+    return {split: f"data/jets/{sample}/{split}.parquet" for split in splits}
 
 
 def downstream_inputs(wildcards):
-    inputs = sample_splits(wildcards)
-    inputs["val"] = inputs["train"].replace("train.parquet", "val.parquet")
+    inputs = sample_splits(wildcards, ("train", "val", "test"))
     if wildcards.backbone in config["references"]:  # trained from scratch on the jets alone
         return inputs
     backbone = config["backbones"][wildcards.backbone]

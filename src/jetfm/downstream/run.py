@@ -240,6 +240,15 @@ class Training:
     last_train_loss: float
 
 
+def backbone_outputs(encoder: nn.Module, part: PaddedJets, index: torch.Tensor, device: torch.device,
+                     cache: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens and registers of the batch ``part`` (rows ``index`` of its set): from the frozen
+    encoder's cached outputs when there are any, else from a forward pass."""
+    if cache is None:
+        return encode(encoder, part, device)
+    return cache[0][index, :part.mask.shape[1]].to(device), cache[1][index].to(device)
+
+
 @torch.no_grad()
 def validation_loss(task: Any, encoder: nn.Module, head: nn.Module, val: PaddedJets, device: torch.device,
                     cache: tuple[torch.Tensor, torch.Tensor] | None = None, batch: int = 512) -> float:
@@ -249,13 +258,9 @@ def validation_loss(task: Any, encoder: nn.Module, head: nn.Module, val: PaddedJ
     total = 0.0
     for index in _length_ordered_batches(val, batch):
         part = val.subset(index)
-        mask = part.mask.to(device)
         with autocast(device):
-            if cache is not None:
-                tokens, registers = cache[0][index, :mask.shape[1]].to(device), cache[1][index].to(device)
-            else:
-                tokens, registers = encode(encoder, part, device)
-            out = head(tokens, registers, mask)
+            tokens, registers = backbone_outputs(encoder, part, index, device, cache)
+            out = head(tokens, registers, part.mask.to(device))
         total += float(task.loss(out, part)) * len(index)
     return total / len(val)
 
@@ -315,14 +320,10 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
             group["lr"] = lr
         mask = part.mask.to(device)
         with autocast(device):
-            if cache is not None:
-                tokens = cache[0][index, :mask.shape[1]].to(device)
-                registers = cache[1][index].to(device)
-            else:
-                train_encoder = encoder_lr > 0.0
-                encoder.train(train_encoder)
-                with torch.set_grad_enabled(train_encoder):
-                    tokens, registers = encode(encoder, part, device)
+            train_encoder = cache is None and encoder_lr > 0.0
+            encoder.train(train_encoder)
+            with torch.set_grad_enabled(train_encoder):
+                tokens, registers = backbone_outputs(encoder, part, index, device, cache)
             out = head(tokens, registers, mask)
         loss = task.loss(out, part)
         optimiser.zero_grad(set_to_none=True)
@@ -353,6 +354,31 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
     return Training(head, curve, best_step, step + 1, stop_reason, best_loss, curve[-1]["train_loss"])
 
 
+def train_and_score(params: dict[str, Any], train: PaddedJets, val: PaddedJets, test: PaddedJets,
+                    device: torch.device, checkpoint: str | Path | None = None,
+                    tokenizer: str | Path | None = None, progress: bool = True,
+                    max_seconds: float | None = None) -> tuple[Any, dict[str, Any]]:
+    """Select the run's jets from the three splits, train with early stopping, score the test set
+    with the best-validation weights; returns the task and the run's result row."""
+    task = make_task(params["benchmark"], params["settings"])
+    train, val, test = select_jets(params, train, val, test)
+    torch.manual_seed(params["seed"])  # a scratch encoder's initialisation follows the run's seed
+    encoder = make_encoder(params, checkpoint, tokenizer).to(device)
+    start = time.perf_counter()
+    fit = train_head(task, encoder, train, val, params, device, progress, max_seconds)
+    train_seconds = time.perf_counter() - start
+    scores = task.score(predict(encoder, fit.head, test, device, task.output), test)
+    row = {"backbone": params["backbone_name"], "mode": params["mode"], "seed": params["seed"],
+           "n_train": len(train), "n_val": len(val), **scores, "final_train_loss": fit.last_train_loss,
+           "best_val_loss": fit.best_val_loss, "best_step": fit.best_step, "stopped_step": fit.stopped_step,
+           "stop_reason": fit.stop_reason, "learning_curve": fit.curve,
+           "train_seconds": round(train_seconds, 1), "architecture": encoder.config,
+           "parameters": sum(p.numel() for p in [*encoder.parameters(), *fit.head.parameters()])}
+    if "n_signal" in params["point"]:
+        row["n_signal"] = params["point"]["n_signal"]
+    return task, row
+
+
 def run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str | Path, test_file: str | Path,
                   checkpoint: str | Path | None, out: str | Path, threads: int = 1,
                   progress: bool = True, tokenizer: str | Path | None = None) -> dict[str, Any]:
@@ -361,22 +387,8 @@ def run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str 
         raise ValueError(f"unknown mode '{params['mode']}' (expected one of {', '.join(MODES)})")
     set_threads(threads)
     device = resolve_device(params["device"])
-    task = make_task(params["benchmark"], params["settings"])
-    train, val, test = select_jets(params, *(pad_jets(read_jet_table(f)) for f in (train_file, val_file,
-                                                                                   test_file)))
-    torch.manual_seed(params["seed"])  # a scratch encoder's initialisation follows the run's seed
-    encoder = make_encoder(params, checkpoint, tokenizer).to(device)
-    start = time.perf_counter()
-    fit = train_head(task, encoder, train, val, params, device, progress)
-    train_seconds = time.perf_counter() - start
-    scores = task.score(predict(encoder, fit.head, test, device, task.output), test)
-    row = {"backbone": params["backbone_name"], "mode": params["mode"], "seed": params["seed"],
-           "n_train": len(train), "n_val": len(val), **scores, "final_train_loss": fit.last_train_loss,
-           "best_val_loss": fit.best_val_loss, "best_step": fit.best_step, "stopped_step": fit.stopped_step,
-           "stop_reason": fit.stop_reason, "learning_curve": fit.curve,
-           "train_seconds": round(train_seconds, 1), "architecture": encoder.config}
-    if "n_signal" in params["point"]:
-        row["n_signal"] = params["point"]["n_signal"]
+    sets = [pad_jets(read_jet_table(f)) for f in (train_file, val_file, test_file)]
+    task, row = train_and_score(params, *sets, device, checkpoint, tokenizer, progress)
     meta = provenance("downstream", params)
     result = {"benchmark": params["benchmark"], "metric": task.metric, "config_hash": meta["config_hash"],
               "rows": [row], "provenance": meta,

@@ -23,14 +23,23 @@ N_PAIR = 4
 _EPS = 1e-8
 
 
+def scaled_log_fraction(fraction: torch.Tensor) -> torch.Tensor:
+    """(log x + 4.7) × 0.7: the JetClass recipe's standardisation of log pT/pT_jet and log E/E_jet."""
+    return (torch.log(fraction) + 4.7) * 0.7
+
+
+def scaled_delta_r(deta: torch.Tensor, dphi: torch.Tensor) -> torch.Tensor:
+    """(ΔR − 0.2) × 4: the JetClass recipe's standardisation of ΔR to the jet axis."""
+    return (torch.hypot(deta, dphi) - 0.2) * 4.0
+
+
 def relative_inputs(features: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     """[B, N, 2]: (log pT/ΣpT + 4.7) × 0.7 and (ΔR − 0.2) × 4, zero where not visible."""
     c = physical_constituents(features)
     pt = c["pt"] * visible
     total = pt.sum(dim=1, keepdim=True).clamp(min=_EPS)
-    log_rel = (torch.log((pt / total).clamp(min=_EPS)) + 4.7) * 0.7
-    delta_r = (torch.hypot(c["deta"], c["dphi"]) - 0.2) * 4.0
-    return (torch.stack([log_rel, delta_r], dim=-1) * visible[..., None]).to(features.dtype)
+    columns = [scaled_log_fraction((pt / total).clamp(min=_EPS)), scaled_delta_r(c["deta"], c["dphi"])]
+    return (torch.stack(columns, dim=-1) * visible[..., None]).to(features.dtype)
 
 
 def pair_features(features: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from jetfm.data.features import physical_constituents
+from jetfm.models.interactions import scaled_delta_r, scaled_log_fraction
 
 PART_FEATURES = ("log_pt", "log_e", "log_pt_rel", "log_e_rel", "delta_r", "charge", "is_charged_hadron",
                  "is_neutral_hadron", "is_photon", "is_electron", "is_muon", "tanh_d0", "d0_err", "tanh_z0",
@@ -52,9 +53,9 @@ def part_inputs(features: torch.Tensor, pid: torch.Tensor, mask: torch.Tensor, j
     columns = [
         (torch.log(pt) - 1.7) * 0.7,
         (torch.log(energy) - 2.0) * 0.7,
-        (torch.log(pt / jet_pt) + 4.7) * 0.7,
-        (torch.log(energy / jet_energy) + 4.7) * 0.7,
-        (torch.hypot(deta, dphi) - 0.2) * 4.0,
+        scaled_log_fraction(pt / jet_pt),
+        scaled_log_fraction(energy / jet_energy),
+        scaled_delta_r(deta, dphi),
         charge, *flags,
         torch.tanh(c["d0"]), c["d0_err"].clamp(0.0, 1.0),
         torch.tanh(c["z0"]), c["z0_err"].clamp(0.0, 1.0),
