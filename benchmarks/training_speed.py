@@ -41,7 +41,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from jetfm.config import load_config
-from jetfm.data.features import CONTINUOUS_FEATURES, N_PID_CLASSES
+from jetfm.contract import CONTINUOUS_FEATURES, N_PID_CLASSES
 from jetfm.models import JetEncoder
 
 PAPER = {"dim": 512, "layers": 8, "heads": 8, "registers": 8, "ff_mult": 2.0}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from jetfm.config import stage_params, validate_config
+from jetfm.contract import BOOSTED_LABEL_NAMES, BOOSTED_PROCESS_LABELS
 from jetfm.generate import BOOSTED_PROCESSES, pythia_settings
-from jetfm.generate.processes import BOOSTED_LABEL_NAMES
 from jetfm.jets import read_jet_table
 from jetfm.jets.build import balance_classes, build_jet_sets
 from jetfm.jets.parquet_io import JetTable
@@ -47,7 +47,7 @@ def table(boosted_jets: dict[str, Path]) -> JetTable:
 
 
 def test_catalogue_has_one_process_per_jetclass_class() -> None:
-    assert [BOOSTED_PROCESSES[p]["label"] for p in BOOSTED_PROCESSES] == list(range(10))
+    assert [BOOSTED_PROCESS_LABELS[p] for p in BOOSTED_PROCESSES] == list(range(10))
     assert [p.lower() for p in BOOSTED_LABEL_NAMES] == list(BOOSTED_PROCESSES)
     gen = validate_config({})["generate"] | validate_config({})["samples"]["boosted"]["generate"]
     hqql = [pythia_settings(gen, "boosted", "hqql", i, 1) for i in (0, 1)]

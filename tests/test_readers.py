@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import uproot
 
+from jetfm.contract import BOOSTED_LABEL_NAMES, CONSTITUENT_FIELDS, JET_COLUMNS
 from jetfm.detector import lifetime_sign
-from jetfm.jets.parquet_io import CONSTITUENT_FIELDS, JET_COLUMNS, JetFileError
+from jetfm.jets.parquet_io import JetFileError
 from jetfm.jets.readers import (
     BTAG_ROOT_BRANCHES,
     JETCLASS_BRANCHES,
-    JETCLASS_LABEL_NAMES,
     read_btag_root,
     read_jetclass_root,
     read_source,
@@ -92,7 +92,7 @@ JET1_ENERGY = math.sqrt((500.0 * math.cosh(-1.0)) ** 2 + JET1_MASS**2)
 
 def jetclass_columns() -> dict[str, Any]:
     """Three jets: Hbb at eta 0 (5 particles), Tbl at eta -1 (6), QCD at eta 0.8 (1)."""
-    labels = {f"label_{n}": [0, 0, 0] for n in JETCLASS_LABEL_NAMES}
+    labels = {f"label_{n}": [0, 0, 0] for n in BOOSTED_LABEL_NAMES}
     labels["label_Hbb"] = [1, 0, 0]
     labels["label_Tbl"] = [0, 1, 0]
     labels["label_QCD"] = [0.0, 0.0, 1.0]
@@ -260,7 +260,7 @@ def test_btag_rejects_max_tracks_below_one(tmp_path: Path) -> None:
 
 def test_jetclass_jets_labels_and_mass(tmp_path: Path) -> None:
     table = read_jetclass_root(write_jetclass(tmp_path))
-    assert JETCLASS_LABEL_NAMES == ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl")
+    assert BOOSTED_LABEL_NAMES == ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl")
     np.testing.assert_array_equal(table.jets["label"], [1, 9, 0])  # Hbb, Tbl, QCD
     np.testing.assert_array_equal(table.jets["n_constituents"], [5, 6, 1])
     np.testing.assert_array_equal(table.offsets, [0, 5, 11, 12])

@@ -94,7 +94,9 @@ def _as_boosted(path: Path, out: Path) -> Path:
     """The btag jets relabelled as boosted classes: b jets as Tbqq signal, the others as QCD."""
     table = read_jet_table(path)
     label = np.where(table.jets["label"] == 2, 8, 0).astype(table.jets["label"].dtype)
-    write_jet_table(dataclasses.replace(table, jets=table.jets | {"label": label}), out, read_metadata(path))
+    meta = read_metadata(path)
+    meta["config"] = meta["config"] | {"sample": "boosted"}  # relabelled: now the boosted sample's
+    write_jet_table(dataclasses.replace(table, jets=table.jets | {"label": label}), out, meta)
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from jetfm.contract import BENCHMARKS
 from jetfm.jets import read_jet_table
 from jetfm.jets.parquet_io import read_metadata
 from jetfm.results import read_result
@@ -24,8 +25,6 @@ VALIDATION = "results/validation/btag.json"
 BOOSTED_VALIDATION = "results/validation/boosted.json"
 MPM_V1 = "models/backbones/mpm-v1.pt"
 REPORT = "results/report.html"
-BENCHMARKS = ("btag_vertex_ari", "btag_track_id", "btag_ood_accuracy", "jetclass_accuracy", "cwola_sic",
-              "jet_generation")
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -46,7 +45,7 @@ def _planned_jobs(output: str) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("workflow")
-    for item in ("Snakefile", "config.yaml", "config", "workflow"):
+    for item in ("Snakefile", "config.yaml", "config", "workflow", "envs"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
     _snakemake(work, "all", MPM_V1, "--configfile", "config/tiny.yaml")
@@ -229,3 +228,11 @@ def test_bad_config_fails_at_start_naming_the_key(workdir: Path) -> None:
     proc = _snakemake(workdir, TARGET, "--configfile", "config/bad.yaml", "--dry-run", check=False)
     assert proc.returncode != 0
     assert "unknown config key 'pretrain.stpes'" in proc.stdout + proc.stderr
+
+
+def test_workflow_is_lint_clean() -> None:
+    """Rules only in the rule files, helpers in common.smk, a conda environment for every rule."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "Lints for" not in proc.stdout + proc.stderr

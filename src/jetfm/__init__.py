@@ -2,5 +2,6 @@
 
 __version__ = "0.1.0"
 
-# Version of the on-disk formats (ROOT event files, jet Parquet, checkpoints, results).
-SCHEMA_VERSION = 1
+from jetfm.contract import SCHEMA_VERSION
+
+__all__ = ["SCHEMA_VERSION", "__version__"]

@@ -13,24 +13,20 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jetfm.config import (
-    GENERATION_MODES,
-    SAMPLES,
-    TRAINED_BENCHMARKS,
-    ConfigError,
-    load_config,
-    stage_params,
-)
-
-BENCHMARKS = [*TRAINED_BENCHMARKS, "jet_generation"]
+from jetfm.config import ConfigError, load_config, stage_params
+from jetfm.contract import BENCHMARKS, GENERATION_MODES, MODES, SAMPLES
 
 
 def _params(args: argparse.Namespace, stage: str, **wildcards: str) -> dict[str, Any]:
     if args.params:
         try:
-            return json.loads(args.params)
+            params = json.loads(args.params)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--params is not valid JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise ConfigError("--params must be a JSON object (the stage's params), "
+                              f"got {type(params).__name__}")
+        return params
     return stage_params(load_config(args.config), stage, **wildcards)
 
 
@@ -297,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", required=True, choices=BENCHMARKS)
     p.add_argument("--backbone", required=True,
                    help="backbone (key of `backbones`) or reference model (key of `references`, e.g. part)")
-    p.add_argument("--mode", required=True, choices=["scratch", "fixed", "finetune", "supervised"])
+    p.add_argument("--mode", required=True, choices=MODES)
     p.add_argument("--point", default="all",
                    help="sweep point: all, n<training jets> (e.g. n1000) or, for cwola_sic, s<signal jets>")
     p.add_argument("--seed", type=int, default=0)
@@ -388,6 +384,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
         print(f"jetfm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyError as exc:  # hand-written --params without an entry the stage reads
+        print(f"jetfm {args.command}: error: missing entry {exc} in the stage's params", file=sys.stderr)
         return 2
     return 0
 

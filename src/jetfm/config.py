@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from jetfm.contract import BENCHMARK_SAMPLES, BOOSTED_LABEL_NAMES, PROCESS_NAMES
 
 # jetfm is installed editable from its checkout (README), so the schema is read where
 # the workflow keeps it: one file for Snakemake, the CLI and the docs.
@@ -28,6 +31,13 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict[str, Any]:
+    """The config schema (a fresh copy: validation fills defaults into what it is given)."""
+    return copy.deepcopy(_parsed_schema())
+
+
+@functools.cache
+def _parsed_schema() -> dict[str, Any]:
+    # parsed once per process: the DAG asks for it once per job
     if not SCHEMA_PATH.exists():
         raise ConfigError(f"config schema not found at {SCHEMA_PATH}; install jetfm with pip -e")
     with open(SCHEMA_PATH) as handle:
@@ -113,13 +123,24 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
             if 0 <= high <= low:
                 raise ConfigError(f"config key '{key}.generate.pthat_max_gev': {high:g} is not above "
                                   f"pthat_min_gev {low:g} (negative means no limit)")
+            jet_pt_min = section["jets"]["pt_min_gev"]
+            if 0 <= high < 0.5 * jet_pt_min:
+                # a 2→2 jet carries about the parton's pT, so pT-hat far below the jet threshold
+                # leaves (almost) no jet to select
+                raise ConfigError(f"config key '{key}.generate.pthat_max_gev': {high:g} GeV is below half "
+                                  f"the jet threshold jets.pt_min_gev {jet_pt_min:g} GeV: no jets would pass")
         elif not section["path"]:
             raise ConfigError(f"config key '{key}.path': source '{section['source']}' needs a glob "
                               "of input ROOT files")
+        _check_jet_selection(key, section["jets"])
     for name, tok in cfg["tokenizers"].items():
+        key = f"tokenizers.{name}"
         if tok["kind"] == "vqvae" and tok["dim"] % tok["heads"]:
-            raise ConfigError(f"config key 'tokenizers.{name}.heads': {tok['heads']} heads "
-                              f"do not divide dim {tok['dim']}")
+            raise ConfigError(f"config key '{key}.heads': {tok['heads']} heads do not divide dim "
+                              f"{tok['dim']}")
+        if tok["kind"] == "kmeans" and tok["n_fit"] < tok["k"]:
+            raise ConfigError(f"config key '{key}.n_fit': {tok['n_fit']} constituents cannot fit {tok['k']} "
+                              "K-Means clusters")
     for name, bb in cfg["backbones"].items():
         _check_backbone(cfg, name, bb)
     for name, ref in cfg["references"].items():
@@ -135,6 +156,16 @@ def _check_consistency(cfg: dict[str, Any]) -> None:
             del cfg["downstream"]["jet_generation"]  # nothing generates jets: no such benchmark
     for benchmark, section in cfg["downstream"].items():
         _check_benchmark(cfg, benchmark, section)
+
+
+def _check_jet_selection(key: str, jets: Mapping[str, Any]) -> None:
+    """Selections that no jet can pass."""
+    if "pt_max_gev" in jets and jets["pt_max_gev"] <= jets["pt_min_gev"]:
+        raise ConfigError(f"config key '{key}.jets.pt_max_gev': {jets['pt_max_gev']:g} GeV is not above "
+                          f"pt_min_gev {jets['pt_min_gev']:g} GeV: the pT window is empty")
+    if "min_tracks" in jets and jets["min_tracks"] > jets["max_tracks"]:
+        raise ConfigError(f"config key '{key}.jets.min_tracks': {jets['min_tracks']} is above max_tracks "
+                          f"{jets['max_tracks']}: no jet can pass")
 
 
 def _check_benchmark(cfg: dict[str, Any], benchmark: str, section: dict[str, Any]) -> None:
@@ -163,8 +194,6 @@ def _check_benchmark(cfg: dict[str, Any], benchmark: str, section: dict[str, Any
             raise ConfigError(f"config key '{key}.backbones': all must pre-train on one sample, got "
                               f"{', '.join(sorted(samples))}")
     if benchmark == "cwola_sic":
-        from jetfm.generate.processes import BOOSTED_LABEL_NAMES
-
         for role in ("signal", "background"):
             if section[role] not in BOOSTED_LABEL_NAMES:
                 raise ConfigError(f"config key '{key}.{role}': '{section[role]}' is not a boosted class "
@@ -293,16 +322,9 @@ def config_hash(section: Any) -> str:
 # ---------------------------------------------------------------------------
 
 
-SAMPLES = ("btag", "boosted")
-
 # Keys of a downstream section that choose which jobs exist rather than what one job does.
 SWEEP_KEYS = ("backbones", "references", "modes", "seeds", "train_sizes", "signal_jets", "supervised",
               "threads")
-BENCHMARK_SAMPLES = {"btag_vertex_ari": "btag", "btag_track_id": "btag", "btag_ood_accuracy": "btag",
-                     "jetclass_accuracy": "boosted", "cwola_sic": "boosted"}
-# Benchmarks whose runs train a head on a backbone (rule downstream); jet_generation samples instead.
-TRAINED_BENCHMARKS = tuple(BENCHMARK_SAMPLES)
-GENERATION_MODES = ("generated", "reconstructed")
 
 
 def benchmark_sample(cfg: Mapping[str, Any], benchmark: str) -> str:
@@ -373,13 +395,20 @@ def shard_names(cfg: Mapping[str, Any], sample: str = "btag") -> list[str]:
     if section["source"] != "pythia":
         return []
     shards = section["generate"]["shards"]
-    order = list(load_schema()["properties"]["samples"]["properties"][sample]["properties"]
-                 ["generate"]["properties"]["shards"]["properties"])  # catalogue order, not the file's
+    order = list(PROCESS_NAMES[sample])  # catalogue order, not the file's
     return [
         f"{process}-{index:03d}"
         for process in sorted(shards, key=order.index)
         for index in range(shards[process])
     ]
+
+
+def parse_shard(shard: str) -> tuple[str, int]:
+    """``bb-003`` → (``bb``, 3)."""
+    process, sep, index = shard.rpartition("-")
+    if not sep or not process or not index.isdigit():
+        raise ConfigError(f"shard '{shard}': expected <process>-<index>, e.g. bb-000")
+    return process, int(index)
 
 
 def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[str, Any]:
@@ -388,8 +417,8 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
         sample = wildcards["sample"]
         gen = dict(cfg["generate"]) | dict(cfg["samples"][sample]["generate"])
         gen.pop("shards")  # a shard's content does not depend on how many others exist
-        process, index = wildcards["shard"].rsplit("-", 1)
-        return {"sample": sample, "generate": gen, "process": process, "shard_index": int(index)}
+        process, index = parse_shard(wildcards["shard"])
+        return {"sample": sample, "generate": gen, "process": process, "shard_index": index}
     if stage == "jets":
         sample = wildcards["sample"]
         section = cfg["samples"][sample]

@@ -1,32 +1,3 @@
-from jetfm.config import TRAINED_BENCHMARKS, benchmark_jobs, benchmark_sample
-
-DOWNSTREAM = config["downstream"]
-BENCHMARK_NAMES = list(DOWNSTREAM)
-TRAINED_NAMES = [b for b in BENCHMARK_NAMES if b in TRAINED_BENCHMARKS]
-
-
-def sample_splits(wildcards, splits=("train", "test")):
-    sample = benchmark_sample(config, wildcards.benchmark)
-    return {split: f"data/jets/{sample}/{split}.parquet" for split in splits}
-
-
-def downstream_inputs(wildcards):
-    inputs = sample_splits(wildcards, ("train", "val", "test"))
-    if wildcards.backbone in config["references"]:  # trained from scratch on the jets alone
-        return inputs
-    backbone = config["backbones"][wildcards.backbone]
-    if wildcards.mode != "scratch":  # scratch needs the architecture only, not the weights
-        inputs["checkpoint"] = f"models/backbones/{wildcards.backbone}.pt"
-    elif backbone["method"] == "gpt":  # ... and a gpt backbone's trained tokenizer
-        inputs["tokenizer"] = f"models/tokenizers/{backbone['gpt_tokenizer']}.pt"
-    return inputs
-
-
-def optional_input(name):
-    """--name PATH when the job has that input, else nothing."""
-    return lambda w, input: f"--{name} {input[name]}" if name in input.keys() else ""
-
-
 rule downstream:
     """One benchmark run: backbone × mode × sweep point × seed → per-run JSON."""
     input:
@@ -51,6 +22,8 @@ rule downstream:
     resources:
         mem_mb=6000,
         runtime=240,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm downstream --params {params.p:q} --benchmark {wildcards.benchmark} "
         "--backbone {wildcards.backbone} --mode {wildcards.mode} --point {wildcards.point} "
@@ -77,19 +50,11 @@ rule baselines:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm baselines --params {params.p:q} --benchmark {wildcards.benchmark} --train {input.train} "
         "--test {input.test} --out {output} 2>&1 | tee {log}"
-
-
-def benchmark_runs(wildcards):
-    if wildcards.benchmark not in DOWNSTREAM:
-        raise ValueError(f"unknown benchmark '{wildcards.benchmark}' (have: {', '.join(DOWNSTREAM)})")
-    return [f"results/runs/{wildcards.benchmark}/baselines.json"] + [
-        "results/runs/{benchmark}/{backbone}/{mode}/{point}/seed{seed}.json".format(
-            benchmark=wildcards.benchmark, **job)
-        for job in benchmark_jobs(config, wildcards.benchmark)
-    ]
 
 
 rule aggregate:
@@ -107,6 +72,8 @@ rule aggregate:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm aggregate --benchmark {wildcards.benchmark} --out {output} {input} 2>&1 | tee {log}"
 

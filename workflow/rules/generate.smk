@@ -18,6 +18,8 @@ rule generate:
     resources:
         mem_mb=2000,
         runtime=120,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm generate --params {params.p:q} --sample {wildcards.sample} --shard {wildcards.shard} "
         "--out {output} 2>&1 | tee {log}"

@@ -3,10 +3,6 @@
 # and report rules are the other benchmarks' (downstream.smk, report.smk).
 
 
-def generation_test(wildcards):
-    return f"data/jets/{config['backbones'][wildcards.backbone]['sample']}/test.parquet"
-
-
 rule generate_jets:
     """Sample as many jets as the second half of the test set holds from one gpt backbone."""
     input:
@@ -26,19 +22,12 @@ rule generate_jets:
     resources:
         mem_mb=4000,
         runtime=120,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm generate-jets --params {params.p:q} --backbone {wildcards.backbone} --seed {wildcards.seed} "
         "--checkpoint {input.checkpoint} --reference {input.reference} --threads {threads} --out {output} "
         "2>&1 | tee {log}"
-
-
-def generation_inputs(wildcards):
-    inputs = {"test": generation_test(wildcards)}
-    if wildcards.mode == "generated":
-        inputs["generated"] = f"data/generated/{wildcards.backbone}/seed{wildcards.seed}.parquet"
-    else:  # the tokenizer inside the checkpoint reconstructs the true jets
-        inputs["checkpoint"] = f"models/backbones/{wildcards.backbone}.pt"
-    return inputs
 
 
 rule evaluate_generation:
@@ -61,6 +50,8 @@ rule evaluate_generation:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm evaluate-generation --params {params.p:q} --backbone {wildcards.backbone} --mode {wildcards.mode} "
         "--seed {wildcards.seed} --test {input.test} {params.generated} {params.checkpoint} --out {output} "

@@ -1,15 +1,3 @@
-def jet_inputs(wildcards):
-    """Generated shards of the sample, or the public-dataset files its `path` glob matches."""
-    section = config["samples"][wildcards.sample]
-    if section["source"] == "pythia":
-        return expand("data/events/{sample}/{shard}.root", sample=wildcards.sample,
-                      shard=shard_names(config, wildcards.sample))
-    files = sorted(glob.glob(section["path"]))
-    if not files:
-        raise WorkflowError(f"config key 'samples.{wildcards.sample}.path': no files match {section['path']!r}")
-    return files
-
-
 rule jets:
     """Anti-kt jets through the detector, with truth labels → train/val/test Parquet."""
     input:
@@ -28,6 +16,8 @@ rule jets:
     resources:
         mem_mb=6000,
         runtime=120,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm jets --params {params.p:q} --sample {wildcards.sample} --events {input} "
         "--train {output.train} --val {output.val} --test {output.test} 2>&1 | tee {log}"

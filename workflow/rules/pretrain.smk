@@ -1,19 +1,3 @@
-from jetfm.config import backbone_tokenizers
-
-
-def pretrain_inputs(wildcards):
-    sample = config["backbones"][wildcards.backbone]["sample"]
-    inputs = {"train": f"data/jets/{sample}/train.parquet", "val": f"data/jets/{sample}/val.parquet"}
-    for task, tokenizer in backbone_tokenizers(config, wildcards.backbone).items():
-        inputs[f"tokenizer_{task}"] = f"models/tokenizers/{tokenizer}.pt"
-    return inputs
-
-
-def tokenizer_options(wildcards, input):
-    return " ".join(f"--tokenizer {key.removeprefix('tokenizer_')}={input[key]}"
-                    for key in input.keys() if key.startswith("tokenizer_"))
-
-
 rule pretrain:
     """Pre-train one backbone (GPU when present). Resumes from <checkpoint>.resume."""
     input:
@@ -35,6 +19,8 @@ rule pretrain:
     resources:
         mem_mb=8000,
         runtime=720,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm pretrain --params {params.p:q} --backbone {wildcards.backbone} "
         "--train {input.train} --val {input.val} {params.tokenizers} --threads {threads} "

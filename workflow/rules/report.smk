@@ -1,10 +1,3 @@
-from jetfm.config import backbone_tokenizers
-
-
-def report_backbones():
-    return sorted({b for section in DOWNSTREAM.values() for b in section["backbones"]})
-
-
 rule plot:
     """Curves with seed bands, ROC curves and confusion matrices of one benchmark."""
     input:
@@ -18,6 +11,8 @@ rule plot:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm plot --result {input} --out {output} 2>&1 | tee {log}"
 
@@ -40,6 +35,8 @@ rule report:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm report --params {params.p:q} --results {input.results} --plots {input.plots} "
         "--figures {input.validation} {input.pretraining} {input.tokenizers} --out {output} 2>&1 | tee {log}"

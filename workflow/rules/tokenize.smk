@@ -20,6 +20,8 @@ rule tokenize:
     resources:
         mem_mb=4000,
         runtime=120,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm tokenize --params {params.p:q} --name {wildcards.tokenizer} --threads {threads} "
         "--train {input.train} --val {input.val} --out {output.tokenizer} --report {output.report} "

@@ -1,9 +1,3 @@
-def validation_event_file(wildcards):
-    shards = shard_names(config, "btag")
-    bb = [s for s in shards if s.startswith("bb-")]  # b-hadron lifetimes need b events
-    return f"data/events/btag/{(bb or shards)[0]}.root"
-
-
 rule validate:
     """Physics validation of the btag sample: results/validation/btag.json and figures."""
     input:
@@ -16,6 +10,8 @@ rule validate:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm validate --sample btag --jets {input.jets} --events {input.events} --out {output} "
         "2>&1 | tee {log}"
@@ -32,5 +28,7 @@ rule validate_boosted:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        JETFM_ENV
     shell:
         "jetfm validate --sample boosted --jets {input} --out {output} 2>&1 | tee {log}"

@@ -1,11 +1,5 @@
 """Parquet jet sets → padded arrays and torch tensors for training."""
 
-from jetfm.data.features import (
-    CONTINUOUS_FEATURES,
-    N_PID_CLASSES,
-    PaddedJets,
-    pad_jets,
-    preprocess_continuous,
-)
+from jetfm.data.features import PaddedJets, pad_jets, preprocess_continuous
 
-__all__ = ["CONTINUOUS_FEATURES", "N_PID_CLASSES", "PaddedJets", "pad_jets", "preprocess_continuous"]
+__all__ = ["PaddedJets", "pad_jets", "preprocess_continuous"]

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from jetfm.contract import CONTINUOUS_FEATURES
 from jetfm.jets.parquet_io import JetTable
 
-CONTINUOUS_FEATURES = ("pt", "deta", "dphi", "d0", "z0", "d0_err", "z0_err")
-N_PID_CLASSES = 8
 JET_KINEMATICS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass")
 # Version of the transforms below; stored with tokenizers and backbones.
 FEATURE_VERSION = 1

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from jetfm.contract import BENCHMARK_SAMPLES
 from jetfm.data.features import pad_jets
 from jetfm.downstream.metrics import accuracy, balanced_accuracy, bin_masks
 from jetfm.downstream.run import make_task
 from jetfm.downstream.tasks import TRACK_BINS, score_partitions
-from jetfm.jets.parquet_io import read_jet_table
+from jetfm.jets.parquet_io import read_jet_set
 from jetfm.provenance import provenance
 from jetfm.results import write_result
 
@@ -39,7 +40,8 @@ def baseline_rows(benchmark: str, settings: dict[str, Any], train_file: str | Pa
         from jetfm.generation import truth_floor_row
 
         return [truth_floor_row(test_file, settings)]
-    test = pad_jets(read_jet_table(test_file))
+    sample = BENCHMARK_SAMPLES[benchmark]
+    test = pad_jets(read_jet_set(test_file, sample))
     mask = test.mask.numpy()
     if benchmark == "btag_vertex_ari":
         vertex = test.vertex.numpy()
@@ -47,7 +49,7 @@ def baseline_rows(benchmark: str, settings: dict[str, Any], train_file: str | Pa
         own = np.broadcast_to(np.arange(mask.shape[1]), vertex.shape).copy()
         return [_row(name, **score_partitions(vertex, pred, mask))
                 for name, pred in (("baseline-one-vertex", one), ("baseline-own-vertex", own))]
-    train = read_jet_table(train_file)
+    train = read_jet_set(train_file, sample)
     if benchmark == "btag_track_id":
         majority = int(np.bincount(train.tracks["origin"]).argmax())
         true = test.origin.numpy()[mask]

@@ -36,13 +36,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from jetfm.contract import BENCHMARK_SAMPLES, BOOSTED_LABEL_NAMES, BTAG_LABEL_NAMES, MODES, ORIGIN_NAMES
 from jetfm.data.features import PaddedJets, pad_jets
 from jetfm.downstream.cwola import cwola_training_set, labelled_test_set, supervised_training_set
 from jetfm.downstream.heads import LinearJetHead
 from jetfm.downstream.tasks import JetClassification, TrackOrigin, VertexFinding
-from jetfm.generate.processes import BOOSTED_LABEL_NAMES
-from jetfm.jets.parquet_io import read_jet_table
-from jetfm.jets.truth import BTAG_LABEL_NAMES, ORIGIN_NAMES
+from jetfm.jets.parquet_io import read_jet_set
 from jetfm.models import JetEncoder
 from jetfm.models.part import ParTBackbone
 from jetfm.models.token_encoder import Backbone
@@ -53,7 +52,6 @@ from jetfm.results import write_result
 from jetfm.tokenize import VQVAETokenizer, check_made_by
 from jetfm.training import BatchPlan, autocast, resolve_device, set_threads
 
-MODES = ("scratch", "fixed", "finetune", "supervised")
 CACHE_LIMIT_BYTES = 2 * 1024**3  # frozen-encoder outputs above this are recomputed per step instead
 
 
@@ -387,7 +385,8 @@ def run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str 
         raise ValueError(f"unknown mode '{params['mode']}' (expected one of {', '.join(MODES)})")
     set_threads(threads)
     device = resolve_device(params["device"])
-    sets = [pad_jets(read_jet_table(f)) for f in (train_file, val_file, test_file)]
+    sample = BENCHMARK_SAMPLES[params["benchmark"]]
+    sets = [pad_jets(read_jet_set(f, sample)) for f in (train_file, val_file, test_file)]
     task, row = train_and_score(params, *sets, device, checkpoint, tokenizer, progress)
     meta = provenance("downstream", params)
     result = {"benchmark": params["benchmark"], "metric": task.metric, "config_hash": meta["config_hash"],

@@ -28,35 +28,35 @@ _W_TO_LNU = ["24:onMode = off", "24:onIfAny = 11 13 15"]
 _ZH = ["HiggsSM:ffbar2HZ = on", *_Z_TO_NUNU, "25:onMode = off"]
 _TTBAR = ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on"]
 
-# label: JetClass class index; resonance: |PDG id| the jet is matched to (None: no matching)
+# keys: contract.BOOSTED_PROCESS_LABELS (process → JetClass class index);
+# resonance: |PDG id| the jet is matched to (None: no matching)
 BOOSTED_PROCESSES: dict[str, dict[str, Any]] = {
-    "qcd": {"label": 0, "resonance": None, "settings": ["HardQCD:all = on"],
+    "qcd": {"resonance": None, "settings": ["HardQCD:all = on"],
             "description": "QCD 2→2 multijets: light-quark and gluon jets, no resonance"},
-    "hbb": {"label": 1, "resonance": 25, "settings": [*_ZH, "25:onIfMatch = 5 -5"],
+    "hbb": {"resonance": 25, "settings": [*_ZH, "25:onIfMatch = 5 -5"],
             "description": "f f̄ → ZH, Z → νν̄, H → bb̄"},
-    "hcc": {"label": 2, "resonance": 25, "settings": [*_ZH, "25:onIfMatch = 4 -4"],
+    "hcc": {"resonance": 25, "settings": [*_ZH, "25:onIfMatch = 4 -4"],
             "description": "f f̄ → ZH, Z → νν̄, H → cc̄"},
-    "hgg": {"label": 3, "resonance": 25, "settings": [*_ZH, "25:onIfMatch = 21 21"],
+    "hgg": {"resonance": 25, "settings": [*_ZH, "25:onIfMatch = 21 21"],
             "description": "f f̄ → ZH, Z → νν̄, H → gg"},
-    "h4q": {"label": 4, "resonance": 25, "settings": [*_ZH, "25:onIfMatch = 24 -24", *_W_TO_QQ],
+    "h4q": {"resonance": 25, "settings": [*_ZH, "25:onIfMatch = 24 -24", *_W_TO_QQ],
             "description": "f f̄ → ZH, Z → νν̄, H → WW* → qq̄'qq̄'"},
     # W+ → ℓν with W− → qq̄' in even shards, the charge conjugate in odd ones (settings_for)
-    "hqql": {"label": 5, "resonance": 25,
+    "hqql": {"resonance": 25,
              "settings": [*_ZH, "25:onIfMatch = 24 -24", "24:onMode = off"],
              "description": "f f̄ → ZH, Z → νν̄, H → WW* → ℓνqq̄' (ℓ = e, μ, τ; W± alternate by shard)"},
-    "zqq": {"label": 6, "resonance": 23,
+    "zqq": {"resonance": 23,
             "settings": ["WeakBosonAndParton:qqbar2gmZg = on", "WeakBosonAndParton:qg2gmZq = on",
                          "WeakZ0:gmZmode = 2", "23:onMode = off", "23:onIfAny = 1 2 3 4 5"],
             "description": "Z + parton, Z → qq̄ (pure Z, no γ*)"},
-    "wqq": {"label": 7, "resonance": 24,
+    "wqq": {"resonance": 24,
             "settings": ["WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on", *_W_TO_QQ],
             "description": "W + parton, W → qq̄'"},
-    "tbqq": {"label": 8, "resonance": 6, "settings": [*_TTBAR, *_W_TO_QQ],
+    "tbqq": {"resonance": 6, "settings": [*_TTBAR, *_W_TO_QQ],
              "description": "tt̄, both t → bW, W → qq̄'"},
-    "tbl": {"label": 9, "resonance": 6, "settings": [*_TTBAR, *_W_TO_LNU],
+    "tbl": {"resonance": 6, "settings": [*_TTBAR, *_W_TO_LNU],
             "description": "tt̄, both t → bW, W → ℓν (ℓ = e, μ, τ)"},
 }
-BOOSTED_LABEL_NAMES = ["QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl"]
 
 SAMPLE_PROCESSES: dict[str, dict[str, dict[str, Any]]] = {
     "btag": BTAG_PROCESSES,

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from jetfm.contract import CONSTITUENT_FIELDS
 from jetfm.data.features import pad_jets, postprocess_continuous
-from jetfm.jets.parquet_io import CONSTITUENT_FIELDS, JetTable
+from jetfm.jets.parquet_io import JetTable
 from jetfm.jets.substructure import jet_kinematics
 from jetfm.tokenize.vqvae import VQVAE, VQVAETokenizer
 

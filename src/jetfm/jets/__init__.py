@@ -1,6 +1,13 @@
-"""Jets: clustering, detector, truth labelling and Parquet writing (rule jets)."""
+"""Jets: clustering, detector, truth labelling and Parquet writing (rule jets).
 
-from jetfm.jets.build import SPLITS, build_jet_sets, jets_from_events
+Reading and writing jet sets (:mod:`jetfm.jets.parquet_io`) needs pyarrow only; building
+them (fastjet, uproot, vector) is imported on first use, so that every consumer of jet sets
+runs without the event-level stack.
+"""
+
+from typing import Any
+
+from jetfm.contract import SPLITS
 from jetfm.jets.parquet_io import JetFileError, JetTable, read_jet_table, write_jet_table
 
 __all__ = [
@@ -12,3 +19,13 @@ __all__ = [
     "read_jet_table",
     "write_jet_table",
 ]
+
+_BUILDERS = ("build_jet_sets", "jets_from_events")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BUILDERS:
+        from jetfm.jets import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module 'jetfm.jets' has no attribute {name!r}")

@@ -17,6 +17,7 @@ import fastjet
 import numpy as np
 import vector
 
+from jetfm.contract import BOOSTED_PROCESS_LABELS
 from jetfm.detector import (
     d0_error_with_beam_spot,
     impact_parameters_with_beam_spot,
@@ -242,7 +243,7 @@ def boosted_jets_from_events(events: ak.Array, process: str, jets_cfg: dict[str,
     n_kept = np.minimum(n_members, jets_cfg["max_constituents"])
     return JetTable.from_flat(
         jets={"jet_pt": jet_pt, "jet_eta": jet_eta, "jet_phi": jet_phi, "jet_mass": jet_mass,
-              "n_constituents": n_kept, "label": np.full(len(jet_pt), entry["label"]),
+              "n_constituents": n_kept, "label": np.full(len(jet_pt), BOOSTED_PROCESS_LABELS[process]),
               "event": jet_event},
         tracks=constituents, track_jet=c_jet, keep_jet=keep_jet,
     )

@@ -11,8 +11,8 @@ import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
+from jetfm.contract import LABEL_B, LABEL_C, LABEL_LIGHT, LABEL_NAMES, ORIGIN_NAMES, SPLITS
 from jetfm.detector import d0_error_with_beam_spot, impact_parameters_with_beam_spot, measure_tracks
-from jetfm.generate.processes import BOOSTED_LABEL_NAMES
 from jetfm.generate.root_io import flat_particles, read_events, read_provenance
 from jetfm.jets import truth
 from jetfm.jets.boosted import boosted_jets_from_events
@@ -23,7 +23,6 @@ from jetfm.jets.parquet_io import JetTable, write_jet_table
 from jetfm.jets.readers import read_source
 from jetfm.provenance import provenance
 
-SPLITS = ("train", "val", "test")
 # The particle branches the jets stage reads (m, mother2 and t are not needed).
 JETS_STAGE_FIELDS = ("no", "id", "status", "mother1", "px", "py", "pz", "e", "charge", "x", "y", "z")
 
@@ -106,9 +105,9 @@ def _flavour_labels(flat: dict[str, np.ndarray], weak_b: np.ndarray, weak_c: np.
                     jet_event: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray) -> np.ndarray:
     """b if a weakly decaying b hadron (pT above threshold) lies within ΔR of the jet axis,
     else c likewise, else light (ATLAS-style cone labelling)."""
-    label = np.full(len(jet_eta), truth.LABEL_LIGHT, dtype=np.int8)
+    label = np.full(len(jet_eta), LABEL_LIGHT, dtype=np.int8)
     hadron_pt = np.hypot(flat["px"], flat["py"])
-    for flavour, weak in ((truth.LABEL_C, weak_c), (truth.LABEL_B, weak_b)):
+    for flavour, weak in ((LABEL_C, weak_c), (LABEL_B, weak_b)):
         cand = np.flatnonzero(weak & (hadron_pt > jets_cfg["heavy_hadron_pt_min_gev"]))
         _, h_eta, h_phi = pt_eta_phi(flat["px"][cand], flat["py"][cand], flat["pz"][cand])
         ia, ib = same_event_pairs(event_of[cand], jet_event, n_events)
@@ -125,7 +124,7 @@ def split_of_events(n_events: int, seed: int, fractions: dict[str, float]) -> np
 
 
 def label_names(sample: str) -> list[str]:
-    return truth.BTAG_LABEL_NAMES if sample == "btag" else BOOSTED_LABEL_NAMES
+    return list(LABEL_NAMES[sample])
 
 
 def balance_classes(labels: np.ndarray, fractions: dict[int, float], rng: np.random.Generator) -> np.ndarray:
@@ -159,14 +158,16 @@ def _tables_from_events(path: Path, params: dict[str, Any]) -> tuple[JetTable, i
     det = params["detector"]
     seed = _file_seed(det["seed"], path)
     rng = np.random.default_rng(seed)
+    made_by = read_provenance(path).get("config", {})
+    if made_by.get("sample") != params["sample"]:
+        raise ValueError(f"{path}: not a {params['sample']}-sample event file (made for sample "
+                         f"{made_by.get('sample')!r}, process {made_by.get('process')!r})")
     events = read_events(path, JETS_STAGE_FIELDS)
+    if len(events) == 0:
+        raise ValueError(f"{path}: holds no events")
     if params["sample"] == "btag":
         table = jets_from_events(events, params["jets"], det, rng)
     else:
-        made_by = read_provenance(path).get("config", {})
-        if made_by.get("sample") != "boosted":
-            raise ValueError(f"{path}: not a boosted-sample event file (made for sample "
-                             f"{made_by.get('sample')!r}, process {made_by.get('process')!r})")
         table = boosted_jets_from_events(events, made_by["process"], params["jets"], det, rng)
     return table, len(events), seed
 
@@ -184,6 +185,7 @@ def build_jet_sets(event_files: Sequence[str | Path], params: dict[str, Any],
         raise ValueError(f"outputs must name the splits {SPLITS}, got {sorted(outputs)}")
     if not event_files:
         raise ValueError("no input files given")
+    _refuse_repeated_inputs([Path(p) for p in event_files], source)
     parts: dict[str, list[JetTable]] = {s: [] for s in SPLITS}
     for path in tqdm([Path(p) for p in event_files], desc=f"jets {sample}", unit="file",
                      disable=not progress):
@@ -200,16 +202,38 @@ def build_jet_sets(event_files: Sequence[str | Path], params: dict[str, Any],
             parts[name].append(table.select(jet_split == i))
     meta = provenance("jets", params) | {
         "label_names": label_names(sample),
-        "origin_names": truth.ORIGIN_NAMES,
+        "origin_names": list(ORIGIN_NAMES),
         "inputs": [Path(p).name for p in event_files],
     }
     fractions = _class_fractions(sample, jets_cfg["fractions"])
-    sizes = {}
+    tables = {}
     for i, name in enumerate(SPLITS):
         table = JetTable.concatenate(parts[name])
         if fractions is not None:
             table = table.select(balance_classes(table.jets["label"], fractions,
                                                  np.random.default_rng(1000 + i)))
+        tables[name] = table
+    if sum(t.n_jets for t in tables.values()) == 0:  # checked before anything is written
+        raise ValueError(f"the selection selects no jets from {len(event_files)} files "
+                         f"(config key 'samples.{sample}.jets'); nothing written")
+    for name, table in tables.items():
         write_jet_table(table, outputs[name], meta | {"split": name})
-        sizes[name] = table.n_jets
-    return sizes
+    return {name: table.n_jets for name, table in tables.items()}
+
+
+def _refuse_repeated_inputs(paths: list[Path], source: str) -> None:
+    """The same events twice would double every jet: the same file, or a generated file whose
+    Pythia seed and process another one already has."""
+    seen: dict[Any, Path] = {}
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"event file not found: {path}")
+        keys: list[Any] = [path.resolve()]
+        if source == "pythia":
+            made_by = read_provenance(path)
+            keys.append((made_by.get("config", {}).get("process"), made_by.get("pythia_seed")))
+        for key in keys:
+            if key in seen:
+                what = "given twice" if key == path.resolve() else f"holds the same events as {seen[key]}"
+                raise ValueError(f"{path}: {what} (each event file may be read once)")
+            seen[key] = path

@@ -12,31 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jetfm.contract import CONSTITUENT_FIELDS, JET_COLUMNS, METADATA_KEY
 from jetfm.provenance import atomic_output
-
-JET_COLUMNS: dict[str, Any] = {
-    "jet_pt": np.float32,
-    "jet_eta": np.float32,
-    "jet_phi": np.float32,
-    "jet_mass": np.float32,
-    "n_constituents": np.int16,
-    "label": np.int8,
-    "event": np.int64,
-}
-CONSTITUENT_FIELDS: dict[str, Any] = {
-    "pt": np.float32,
-    "deta": np.float32,
-    "dphi": np.float32,
-    "d0": np.float32,
-    "z0": np.float32,
-    "d0_err": np.float32,
-    "z0_err": np.float32,
-    "pid": np.int8,
-    "charge": np.int8,
-    "vertex": np.int16,
-    "origin": np.int8,
-}
-METADATA_KEY = b"jetfm"
 
 
 class JetFileError(RuntimeError):
@@ -144,6 +121,36 @@ def _open(path: str | Path) -> pq.ParquetFile:
         raise JetFileError(f"{path}: not a readable Parquet file, truncated? ({exc})") from exc
 
 
+def _require_finite(path: str | Path, name: str, column: np.ndarray) -> None:
+    # a NaN pT or an infinite impact parameter trains and scores silently to a wrong number
+    if column.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(column)))
+        if bad:
+            raise JetFileError(f"{path}: {bad} NaN or infinite values in column '{name}'")
+
+
+def made_for_sample(path: str | Path) -> str | None:
+    """The sample a jet file was made for, from its metadata (None if it does not say)."""
+    meta = read_metadata(path)
+    sample = meta.get("config", {}).get("sample") if isinstance(meta.get("config"), dict) else None
+    return sample if sample is not None else meta.get("sample")
+
+
+def read_jet_set(path: str | Path, sample: str | None = None, max_jets: int | None = None) -> JetTable:
+    """A jet set a stage can train or score on: :func:`read_jet_table`, refused unless it was
+    made for ``sample`` (when given), holds at least one jet and some constituents."""
+    if sample is not None:
+        made = made_for_sample(path)
+        if made is not None and made != sample:
+            raise JetFileError(f"{path}: jets made for sample '{made}', not '{sample}'")
+    table = read_jet_table(path, max_jets)
+    if table.n_jets == 0:
+        raise JetFileError(f"{path}: holds no jets")
+    if table.offsets[-1] == 0:
+        raise JetFileError(f"{path}: no constituents in any of its {table.n_jets} jets")
+    return table
+
+
 def read_jet_table(path: str | Path, max_jets: int | None = None) -> JetTable:
     """Read a jet Parquet file written by :func:`write_jet_table` (first ``max_jets`` rows)."""
     handle = _open(path)
@@ -160,10 +167,16 @@ def read_jet_table(path: str | Path, max_jets: int | None = None) -> JetTable:
     constituents = arrow.column("constituents").combine_chunks()
     offsets = constituents.offsets.to_numpy().astype(np.int64)
     values = constituents.values
+    absent = [k for k in CONSTITUENT_FIELDS if values.type.get_field_index(k) < 0]
+    if absent:
+        raise JetFileError(f"{path}: missing constituent fields {['constituents.' + k for k in absent]}")
     start, stop = offsets[0], offsets[-1]
     tracks = {k: values.field(k).to_numpy(zero_copy_only=False)[start:stop].astype(t)
               for k, t in CONSTITUENT_FIELDS.items()}
     jets = {k: arrow.column(k).to_numpy().astype(t) for k, t in JET_COLUMNS.items()}
+    for prefix, columns in (("", jets), ("constituents.", tracks)):
+        for name, column in columns.items():
+            _require_finite(path, prefix + name, column)
     source = np.asarray(arrow.column("source").to_pylist(), dtype=object) if "source" in names \
         else np.full(len(offsets) - 1, "", dtype=object)
     return JetTable(jets, source, tracks, offsets - start)

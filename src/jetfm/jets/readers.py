@@ -71,9 +71,10 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from jetfm.contract import BOOSTED_LABEL_NAMES, CONSTITUENT_FIELDS, JET_COLUMNS
 from jetfm.detector import lifetime_sign
 from jetfm.jets.pairs import wrap_phi
-from jetfm.jets.parquet_io import CONSTITUENT_FIELDS, JET_COLUMNS, JetFileError, JetTable
+from jetfm.jets.parquet_io import JetFileError, JetTable
 
 TREE_NAME = "tree"
 
@@ -87,8 +88,8 @@ BTAG_FLAVOUR_TO_LABEL = {0: 0, 4: 1, 5: 2}
 BTAG_MOMENTUM_TO_GEV = 1.0
 BTAG_LENGTH_TO_MM = 1.0
 
-JETCLASS_LABEL_NAMES = ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl")
-JETCLASS_LABEL_BRANCHES = tuple(f"label_{name}" for name in JETCLASS_LABEL_NAMES)
+# JetClass stores one flag per class, in the order of the boosted labels
+JETCLASS_LABEL_BRANCHES = tuple(f"label_{name}" for name in BOOSTED_LABEL_NAMES)
 JETCLASS_JET_BRANCHES = ("jet_pt", "jet_eta", "jet_phi", "jet_energy")
 JETCLASS_PARTICLE_BRANCHES = ("part_px", "part_py", "part_deta", "part_dphi", "part_d0val", "part_d0err",
                               "part_dzval", "part_dzerr", "part_charge", "part_isChargedHadron",

@@ -11,12 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from jetfm.contract import ORIGIN_B, ORIGIN_C, ORIGIN_OTHER, ORIGIN_PRIMARY
 from jetfm.graph import connected_components
-
-ORIGIN_PRIMARY, ORIGIN_C, ORIGIN_B, ORIGIN_OTHER = 0, 1, 2, 3
-LABEL_LIGHT, LABEL_C, LABEL_B = 0, 1, 2
-BTAG_LABEL_NAMES = ["light", "c", "b"]
-ORIGIN_NAMES = ["primary", "c", "b", "other"]
 
 
 def _quark_digits(pdg_id: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

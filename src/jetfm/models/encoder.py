@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jetfm.data.features import CONTINUOUS_FEATURES, N_PID_CLASSES
+from jetfm.contract import CONTINUOUS_FEATURES, N_PID_CLASSES
 from jetfm.models.interactions import N_RELATIVE, PairBias, relative_inputs
 from jetfm.models.transformer import Transformer
 

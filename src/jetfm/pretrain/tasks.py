@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jetfm.data.features import CONTINUOUS_FEATURES, N_PID_CLASSES
+from jetfm.contract import CONTINUOUS_FEATURES, N_PID_CLASSES
 from jetfm.pretrain.heads import ConditionalFlowHead, FlowMatchingHead
 
 N_FEATURES = len(CONTINUOUS_FEATURES)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from jetfm.config import config_hash
 from jetfm.data.features import FEATURE_VERSION, PaddedJets, pad_jets
 from jetfm.jets.build import label_names
-from jetfm.jets.parquet_io import read_jet_table
+from jetfm.jets.parquet_io import read_jet_set
 from jetfm.models import JetEncoder
 from jetfm.models.token_encoder import Backbone, TokenJetEncoder
 from jetfm.pretrain.gpt import NextTokenModel
@@ -166,8 +166,8 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
     device = resolve_device(params["device"])
     torch.manual_seed(opt["seed"])
 
-    train = pad_jets(read_jet_table(train_file))
-    val = pad_jets(read_jet_table(val_file))
+    train = pad_jets(read_jet_set(train_file, recipe.get("sample")))
+    val = pad_jets(read_jet_set(val_file, recipe.get("sample")))
     width = max(train.mask.shape[1], val.mask.shape[1])
     tokenizers, (train_tokens, val_tokens) = _load_tokens(tokenizer_files, params, [train, val])
     n_tokens = {task: tok.n_tokens for task, tok in tokenizers.items()}

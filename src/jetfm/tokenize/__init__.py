@@ -12,8 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jetfm.data.features import CONTINUOUS_FEATURES, FEATURE_VERSION, pad_jets
-from jetfm.jets.parquet_io import read_jet_table
+from jetfm.contract import CONTINUOUS_FEATURES
+from jetfm.data.features import FEATURE_VERSION, pad_jets
+from jetfm.jets.parquet_io import read_jet_set
 from jetfm.provenance import atomic_output, provenance
 from jetfm.tokenize.kmeans import KMeansTokenizer, fit_kmeans, read_checkpoint
 from jetfm.tokenize.report import plot_tokenizer_report, tokenizer_quality
@@ -52,7 +53,7 @@ def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str
     """
     cfg, name = params["tokenizer"], params["name"]
     kind = cfg.get("kind", "kmeans")
-    train = pad_jets(read_jet_table(train_file))
+    train = pad_jets(read_jet_set(train_file, params.get("sample")))
     if kind == "kmeans":
         tokenizer: Tokenizer = fit_kmeans(train, name, cfg, threads=threads, progress=progress)
     elif kind == "vqvae":
@@ -60,7 +61,7 @@ def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str
     else:
         raise ValueError(f"tokenizer '{name}': unknown kind {kind!r} (expected 'kmeans' or 'vqvae')")
 
-    val = pad_jets(read_jet_table(val_file))
+    val = pad_jets(read_jet_set(val_file, params.get("sample")))
     valid = val.mask
     tokens = tokenizer.tokens(val)[valid].numpy()
     names = tokenizer.feature_names

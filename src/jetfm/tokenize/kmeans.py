@@ -10,7 +10,8 @@ import faiss
 import numpy as np
 import torch
 
-from jetfm.data.features import CONTINUOUS_FEATURES, FEATURE_VERSION, PaddedJets
+from jetfm.contract import CONTINUOUS_FEATURES
+from jetfm.data.features import FEATURE_VERSION, PaddedJets
 from jetfm.provenance import atomic_output
 
 

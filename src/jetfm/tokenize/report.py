@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from jetfm.data.features import CONTINUOUS_FEATURES
+from jetfm.contract import CONTINUOUS_FEATURES
 from jetfm.report.figures import save_png
 
 matplotlib.use("Agg")

@@ -23,7 +23,8 @@ from torch import nn
 from tqdm import tqdm
 from vector_quantize_pytorch import VectorQuantize
 
-from jetfm.data.features import CONTINUOUS_FEATURES, PaddedJets
+from jetfm.contract import CONTINUOUS_FEATURES
+from jetfm.data.features import PaddedJets
 from jetfm.models.transformer import Transformer
 from jetfm.provenance import atomic_output
 from jetfm.tokenize.kmeans import read_checkpoint

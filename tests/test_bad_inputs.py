@@ -1,0 +1,297 @@
+"""Bad inputs fail loudly and name their cause: contradictory config, jet sets that are valid on
+disk but wrong in meaning, event files that cannot make a jet set, and malformed command lines.
+
+Every case gives the expected error type and a fragment of its message; data cases also check
+that the message names the file and that nothing was written at the output path.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jetfm.cli import main
+from jetfm.config import ConfigError, stage_params, validate_config
+from jetfm.jets import JetFileError, build_jet_sets
+from jetfm.jets.parquet_io import read_jet_set
+from tests.conftest import REPO
+
+TINY = str(REPO / "config" / "tiny.yaml")
+
+# --- config: every cross-field contradiction names its key ---------------------------------
+
+def _sample(sample: str, section: str, **values: Any) -> dict[str, Any]:
+    return {"samples": {sample: {section: values}}}
+
+
+CONFIG_CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("boosted pt window inverted", _sample("boosted", "jets", pt_min_gev=900.0, pt_max_gev=600.0),
+     "samples.boosted.jets.pt_max_gev"),
+    ("boosted pt window empty", _sample("boosted", "jets", pt_min_gev=700.0, pt_max_gev=700.0),
+     "samples.boosted.jets.pt_max_gev"),
+    ("min_tracks above max_tracks", _sample("btag", "jets", min_tracks=9, max_tracks=4),
+     "samples.btag.jets.min_tracks"),
+    ("pthat window inverted", _sample("btag", "generate", pthat_min_gev=50.0, pthat_max_gev=20.0),
+     "samples.btag.generate.pthat_max_gev"),
+    ("boosted pthat below the jet window",
+     _sample("boosted", "generate", pthat_min_gev=100.0, pthat_max_gev=200.0),
+     "samples.boosted.generate.pthat_max_gev"),
+    ("split does not sum to one", _sample("btag", "jets", split={"train": 0.5, "val": 0.1, "test": 0.1}),
+     "samples.btag.jets.split"),
+    ("no shards", _sample("btag", "generate", shards={"bb": 0, "cc": 0, "light": 0}),
+     "samples.btag.generate.shards"),
+    ("all fractions zero", _sample("btag", "jets", fractions={"light": 0, "c": 0, "b": 0}),
+     "samples.btag.jets.fractions"),
+    ("kmeans with fewer fit points than clusters", {"tokenizers": {"kmeans": {"k": 512, "n_fit": 100}}},
+     "tokenizers.kmeans.n_fit"),
+    ("signal is the background", {"downstream": {"cwola_sic": {"signal": "QCD", "background": "QCD"}}},
+     "downstream.cwola_sic.signal"),
+    ("signal not a class", {"downstream": {"cwola_sic": {"signal": "Zbb"}}}, "downstream.cwola_sic.signal"),
+    ("unknown key", {"pretrain": {"stpes": 10}}, "pretrain.stpes"),
+    ("wrong type", {"pretrain": {"steps": "many"}}, "pretrain.steps"),
+    ("negative learning rate", {"pretrain": {"lr": -1.0}}, "pretrain.lr"),
+    ("reference heads do not divide the width",
+     {"references": {"part": {"embed_dims": [64, 64, 30], "num_heads": 4}}}, "references.part.num_heads"),
+    ("unknown backbone in a benchmark", {"downstream": {"btag_track_id": {"backbones": ["nope"]}}},
+     "downstream.btag_track_id.backbones"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key"), [c[1:] for c in CONFIG_CASES],
+                         ids=[c[0] for c in CONFIG_CASES])
+def test_contradictory_config_is_refused_naming_the_key(overrides: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"'{key}")):
+        validate_config(overrides)
+
+
+def test_check_config_command_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("samples:\n  btag:\n    jets: {min_tracks: 9, max_tracks: 4}\n")
+    assert main(["check-config", str(bad)]) == 2
+    assert "samples.btag.jets.min_tracks" in capsys.readouterr().err
+
+
+# --- jet sets: valid Parquet, wrong meaning -------------------------------------------------
+
+
+def _rewrite(source: Path, out: Path, change: Callable[[pa.Table], pa.Table]) -> Path:
+    """A copy of a jet file with ``change`` applied to its table; jetfm's metadata kept."""
+    table = pq.read_table(source)
+    pq.write_table(change(table).replace_schema_metadata(table.schema.metadata), out)
+    return out
+
+
+def _with_constituent_value(field: str, value: float, row: int = 0) -> Callable[[pa.Table], pa.Table]:
+    def change(table: pa.Table) -> pa.Table:
+        lists = table.column("constituents").combine_chunks()
+        values = lists.values
+        column = values.field(field).to_numpy(zero_copy_only=False).copy()
+        column[row] = value
+        arrays = [pa.array(column) if name == field else values.field(name) for name in values.type.names]
+        struct = pa.StructArray.from_arrays(arrays, names=values.type.names)
+        new = pa.ListArray.from_arrays(lists.offsets, struct)
+        return table.set_column(table.schema.get_field_index("constituents"), "constituents", new)
+    return change
+
+
+def _with_jet_value(column: str, value: float) -> Callable[[pa.Table], pa.Table]:
+    def change(table: pa.Table) -> pa.Table:
+        data = table.column(column).to_numpy().copy()
+        data[0] = value
+        return table.set_column(table.schema.get_field_index(column), column, pa.array(data))
+    return change
+
+
+def _without_constituent_field(field: str) -> Callable[[pa.Table], pa.Table]:
+    def change(table: pa.Table) -> pa.Table:
+        lists = table.column("constituents").combine_chunks()
+        names = [n for n in lists.values.type.names if n != field]
+        struct = pa.StructArray.from_arrays([lists.values.field(n) for n in names], names=names)
+        new = pa.ListArray.from_arrays(lists.offsets, struct)
+        return table.set_column(table.schema.get_field_index("constituents"), "constituents", new)
+    return change
+
+
+def _no_rows(table: pa.Table) -> pa.Table:
+    return table.slice(0, 0)
+
+
+def _no_constituents(table: pa.Table) -> pa.Table:
+    lists = table.column("constituents").combine_chunks()
+    empty = pa.ListArray.from_arrays(pa.array(np.zeros(len(table) + 1, np.int32)), lists.values.slice(0, 0))
+    table = table.set_column(table.schema.get_field_index("constituents"), "constituents", empty)
+    zero = pa.array(np.zeros(len(table), np.int16))
+    return table.set_column(table.schema.get_field_index("n_constituents"), "n_constituents", zero)
+
+
+def _without_column(column: str) -> Callable[[pa.Table], pa.Table]:
+    return lambda table: table.drop_columns([column])
+
+
+JET_SET_CASES: list[tuple[str, Callable[[pa.Table], pa.Table], str]] = [
+    ("NaN constituent pT", _with_constituent_value("pt", np.nan), "constituents.pt"),
+    ("inf constituent d0", _with_constituent_value("d0", np.inf, row=3), "constituents.d0"),
+    ("-inf constituent deta", _with_constituent_value("deta", -np.inf, row=1), "constituents.deta"),
+    ("NaN constituent z0 error", _with_constituent_value("z0_err", np.nan, row=2), "constituents.z0_err"),
+    ("NaN jet pT", _with_jet_value("jet_pt", np.nan), "jet_pt"),
+    ("inf jet mass", _with_jet_value("jet_mass", np.inf), "jet_mass"),
+    ("missing constituent field", _without_constituent_field("origin"), "constituents.origin"),
+    ("missing jet column", _without_column("label"), "label"),
+    ("no jets", _no_rows, "holds no jets"),
+    ("no constituents in any jet", _no_constituents, "no constituents"),
+]
+
+
+@pytest.mark.parametrize(("change", "fragment"), [c[1:] for c in JET_SET_CASES],
+                         ids=[c[0] for c in JET_SET_CASES])
+def test_jet_set_wrong_in_meaning_is_refused(jet_files: dict[str, Path], tmp_path: Path,
+                                            change: Callable[[pa.Table], pa.Table], fragment: str) -> None:
+    bad = _rewrite(jet_files["test"], tmp_path / "bad.parquet", change)
+    with pytest.raises(JetFileError, match=re.escape(fragment)) as error:
+        read_jet_set(bad, sample="btag")
+    assert str(bad) in str(error.value)
+
+
+def test_non_finite_values_are_counted(jet_files: dict[str, Path], tmp_path: Path) -> None:
+    def three_nans(table: pa.Table) -> pa.Table:
+        for row in (0, 5, 9):
+            table = _with_constituent_value("pt", np.nan, row)(table)
+        return table
+
+    bad = _rewrite(jet_files["test"], tmp_path / "bad.parquet", three_nans)
+    with pytest.raises(JetFileError, match=r"3 NaN or infinite values in column 'constituents.pt'"):
+        read_jet_set(bad, sample="btag")
+
+
+def test_jets_of_the_other_sample_are_refused(jet_files: dict[str, Path]) -> None:
+    with pytest.raises(JetFileError, match="made for sample 'btag', not 'boosted'"):
+        read_jet_set(jet_files["train"], sample="boosted")
+
+
+@pytest.mark.parametrize("content", [b"", b"PAR1 not really parquet", bytes(range(256)) * 10],
+                         ids=["empty file", "bad magic", "random bytes"])
+def test_unreadable_jet_files_name_the_file(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(content)
+    with pytest.raises(JetFileError, match=re.escape(str(bad))):
+        read_jet_set(bad, sample="btag")
+
+
+def test_good_jet_set_passes(jet_files: dict[str, Path]) -> None:
+    table = read_jet_set(jet_files["test"], sample="btag")
+    assert table.n_jets > 0 and np.all(np.isfinite(table.tracks["pt"]))
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    (_with_constituent_value("pt", np.nan), "constituents.pt"),
+    (_no_constituents, "no constituents"),
+], ids=["NaN in the test set", "empty jets in the training set"])
+def test_benchmark_on_bad_jets_exits_without_a_result(jet_files: dict[str, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     change: Callable[[pa.Table], pa.Table],
+                                                     fragment: str) -> None:
+    bad = _rewrite(jet_files["test"], tmp_path / "bad.parquet", change)
+    out = tmp_path / "result.json"
+    code = main(["baselines", "--config", TINY, "--benchmark", "btag_vertex_ari", "--train", str(bad),
+                 "--test", str(bad), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and str(bad) in err and "Traceback" not in err
+    assert not out.exists()
+
+
+# --- event files that cannot make a jet set --------------------------------------------------
+
+
+def _jets_params(small_config: dict, **jets: Any) -> dict[str, Any]:
+    params = stage_params(small_config, "jets", sample="btag")
+    params["jets"] = params["jets"] | jets
+    return params
+
+
+def _outputs(tmp_path: Path) -> dict[str, Path]:
+    return {s: tmp_path / f"{s}.parquet" for s in ("train", "val", "test")}
+
+
+def test_same_event_file_twice_is_refused(event_files: dict[str, Path], small_config: dict,
+                                          tmp_path: Path) -> None:
+    files = [event_files["bb-000"], event_files["light-000"], event_files["bb-000"]]
+    with pytest.raises(ValueError, match=r"bb-000.root.*given twice"):
+        build_jet_sets(files, _jets_params(small_config), _outputs(tmp_path), progress=False)
+    assert not any(p.exists() for p in _outputs(tmp_path).values())
+
+
+def test_copy_of_an_event_file_is_refused(event_files: dict[str, Path], small_config: dict,
+                                          tmp_path: Path) -> None:
+    copy = tmp_path / "bb-001.root"
+    copy.write_bytes(event_files["bb-000"].read_bytes())
+    with pytest.raises(ValueError, match="same events"):
+        build_jet_sets([event_files["bb-000"], copy], _jets_params(small_config), _outputs(tmp_path),
+                       progress=False)
+
+
+def test_event_file_without_events_is_refused(small_config: dict, tmp_path: Path) -> None:
+    from jetfm.generate.root_io import EventWriter
+    from jetfm.provenance import provenance
+
+    empty = tmp_path / "bb-000.root"
+    params = stage_params(small_config, "generate", sample="btag", shard="bb-000")
+    with EventWriter(empty, uuid.uuid4(), provenance("generate", params)):
+        pass
+    with pytest.raises(ValueError, match=r"bb-000.root.*holds no events"):
+        build_jet_sets([empty], _jets_params(small_config), _outputs(tmp_path / "out"), progress=False)
+
+
+def test_event_file_of_the_other_sample_is_refused(small_config: dict, tmp_path: Path,
+                                                    event_files: dict[str, Path]) -> None:
+    boosted = stage_params(small_config, "jets", sample="boosted")
+    with pytest.raises(ValueError, match="not a boosted-sample event file"):
+        build_jet_sets([event_files["bb-000"]], boosted, _outputs(tmp_path), progress=False)
+
+
+def test_selection_of_no_jets_writes_nothing(event_files: dict[str, Path], small_config: dict,
+                                             tmp_path: Path) -> None:
+    outputs = _outputs(tmp_path)
+    with pytest.raises(ValueError, match=r"selects no jets.*samples.btag.jets"):
+        build_jet_sets(list(event_files.values()), _jets_params(small_config, pt_min_gev=5000.0), outputs,
+                       progress=False)
+    assert not any(p.exists() for p in outputs.values())
+
+
+# --- command lines ---------------------------------------------------------------------------
+
+CLI_CASES: list[tuple[str, list[str], str]] = [
+    ("params not an object", ["baselines", "--params", "[1, 2]", "--benchmark", "btag_vertex_ari",
+                              "--train", "x", "--test", "x", "--out", "{out}"],
+     "--params must be a JSON object"),
+    ("params not JSON", ["baselines", "--params", "{mode:", "--benchmark", "btag_vertex_ari",
+                         "--train", "x", "--test", "x", "--out", "{out}"], "--params is not valid JSON"),
+    ("params missing an entry", ["generate", "--params", "{}", "--sample", "btag", "--shard", "bb-000",
+                                 "--out", "{out}"], "missing entry 'generate'"),
+    ("shard without an index", ["generate", "--config", TINY, "--sample", "btag", "--shard", "bb",
+                                "--out", "{out}"], "shard 'bb'"),
+    ("shard of an unknown process", ["generate", "--config", TINY, "--sample", "btag",
+                                     "--shard", "tt-000", "--out", "{out}"], "unknown process 'tt'"),
+    ("config file missing", ["generate", "--config", "{tmp}/nope.yaml", "--sample", "btag",
+                             "--shard", "bb-000", "--out", "{out}"], "config file not found"),
+    ("config not a mapping", ["check-config", "{tmp}/list.yaml"], "must hold a mapping"),
+]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_bad_command_line_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                      fragment: str) -> None:
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    out = tmp_path / "out.root"
+    code = main([a.replace("{out}", str(out)).replace("{tmp}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+

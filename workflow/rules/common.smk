@@ -1,0 +1,120 @@
+# What the rules compute: the validated config, each job's params and input files, and the
+# names the DAG is built from. Rule files hold rules only (snakemake --lint).
+import glob
+import json
+import sys
+
+from jetfm.config import (
+    ConfigError,
+    backbone_tokenizers,
+    benchmark_jobs,
+    benchmark_sample,
+    shard_names,
+    stage_params,
+    validate_config,
+)
+from jetfm.contract import TRAINED_BENCHMARKS
+
+try:
+    _validated = validate_config(config)
+except ConfigError as exc:
+    sys.exit(f"jetfm: invalid configuration: {exc}")
+config.clear()
+config.update(_validated)
+
+# one conda environment for every rule (relative to the rule files)
+JETFM_ENV = "../../envs/jetfm.yaml"
+
+
+def params_json(stage, **wildcards):
+    """A rule's params: exactly the config it depends on, as the JSON its command takes."""
+    return json.dumps(stage_params(config, stage, **wildcards), sort_keys=True)
+
+
+def jet_inputs(wildcards):
+    """Generated shards of the sample, or the public-dataset files its `path` glob matches."""
+    section = config["samples"][wildcards.sample]
+    if section["source"] == "pythia":
+        return expand("data/events/{sample}/{shard}.root", sample=wildcards.sample,
+                      shard=shard_names(config, wildcards.sample))
+    files = sorted(glob.glob(section["path"]))
+    if not files:
+        raise WorkflowError(f"config key 'samples.{wildcards.sample}.path': no files match {section['path']!r}")
+    return files
+
+
+def pretrain_inputs(wildcards):
+    sample = config["backbones"][wildcards.backbone]["sample"]
+    inputs = {"train": f"data/jets/{sample}/train.parquet", "val": f"data/jets/{sample}/val.parquet"}
+    for task, tokenizer in backbone_tokenizers(config, wildcards.backbone).items():
+        inputs[f"tokenizer_{task}"] = f"models/tokenizers/{tokenizer}.pt"
+    return inputs
+
+
+def tokenizer_options(wildcards, input):
+    return " ".join(f"--tokenizer {key.removeprefix('tokenizer_')}={input[key]}"
+                    for key in input.keys() if key.startswith("tokenizer_"))
+
+
+DOWNSTREAM = config["downstream"]
+
+
+BENCHMARK_NAMES = list(DOWNSTREAM)
+
+
+TRAINED_NAMES = [b for b in BENCHMARK_NAMES if b in TRAINED_BENCHMARKS]
+
+
+def sample_splits(wildcards, splits=("train", "test")):
+    sample = benchmark_sample(config, wildcards.benchmark)
+    return {split: f"data/jets/{sample}/{split}.parquet" for split in splits}
+
+
+def downstream_inputs(wildcards):
+    inputs = sample_splits(wildcards, ("train", "val", "test"))
+    if wildcards.backbone in config["references"]:  # trained from scratch on the jets alone
+        return inputs
+    backbone = config["backbones"][wildcards.backbone]
+    if wildcards.mode != "scratch":  # scratch needs the architecture only, not the weights
+        inputs["checkpoint"] = f"models/backbones/{wildcards.backbone}.pt"
+    elif backbone["method"] == "gpt":  # ... and a gpt backbone's trained tokenizer
+        inputs["tokenizer"] = f"models/tokenizers/{backbone['gpt_tokenizer']}.pt"
+    return inputs
+
+
+def optional_input(name):
+    """--name PATH when the job has that input, else nothing."""
+    return lambda w, input: f"--{name} {input[name]}" if name in input.keys() else ""
+
+
+def benchmark_runs(wildcards):
+    if wildcards.benchmark not in DOWNSTREAM:
+        raise ValueError(f"unknown benchmark '{wildcards.benchmark}' (have: {', '.join(DOWNSTREAM)})")
+    return [f"results/runs/{wildcards.benchmark}/baselines.json"] + [
+        "results/runs/{benchmark}/{backbone}/{mode}/{point}/seed{seed}.json".format(
+            benchmark=wildcards.benchmark, **job)
+        for job in benchmark_jobs(config, wildcards.benchmark)
+    ]
+
+
+def generation_test(wildcards):
+    return f"data/jets/{config['backbones'][wildcards.backbone]['sample']}/test.parquet"
+
+
+def generation_inputs(wildcards):
+    inputs = {"test": generation_test(wildcards)}
+    if wildcards.mode == "generated":
+        inputs["generated"] = f"data/generated/{wildcards.backbone}/seed{wildcards.seed}.parquet"
+    else:  # the tokenizer inside the checkpoint reconstructs the true jets
+        inputs["checkpoint"] = f"models/backbones/{wildcards.backbone}.pt"
+    return inputs
+
+
+def report_backbones():
+    return sorted({b for section in DOWNSTREAM.values() for b in section["backbones"]})
+
+
+def validation_event_file(wildcards):
+    shards = shard_names(config, "btag")
+    bb = [s for s in shards if s.startswith("bb-")]  # b-hadron lifetimes need b events
+    return f"data/events/btag/{(bb or shards)[0]}.root"
