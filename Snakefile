@@ -2,7 +2,12 @@
 # Usage: snakemake --cores 8 results/btag_vertex_ari.json   (see README.md)
 
 
-configfile: "config.yaml"
+# config.yaml is the default configuration. A --configfile replaces it rather than being merged
+# over it, so that `snakemake --configfile X` and `jetfm <stage> --config X` see the same config:
+# X over the schema's defaults.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

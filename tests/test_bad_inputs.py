@@ -7,7 +7,13 @@ that the message names the file and that nothing was written at the output path.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +23,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from jetfm.cli import main
 from jetfm.config import ConfigError, stage_params, validate_config
 from jetfm.jets import JetFileError, build_jet_sets
 from jetfm.jets.parquet_io import read_jet_set
-from tests.conftest import REPO
+from tests.conftest import REPO, truncated_copy
 
 TINY = str(REPO / "config" / "tiny.yaml")
 
@@ -295,3 +302,197 @@ def test_bad_command_line_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
+
+
+# --- checkpoints: checked against what they claim ---------------------------------------------
+
+_ENCODER = {"dim": 16, "layers": 1, "heads": 2, "registers": 1}
+
+
+def _checkpoint_config(encoder: dict[str, Any] = _ENCODER) -> dict[str, Any]:
+    return validate_config({
+        "backbones": {"mpm-reg": {"tasks": ["reg", "id"], "encoder": encoder,
+                                  "decoder": {"dim": 8, "layers": 1, "heads": 1}}},
+        "pretrain": {"steps": 4, "batch_size": 16, "warmup_steps": 1, "eval_every": 4, "probe_every": 4,
+                     "probe_jets": 50, "checkpoint_every": 2},
+        "downstream": {"btag_track_id": {"backbones": ["mpm-reg"], "steps": 4, "eval_every": 2,
+                                         "batch_size": 16, "frozen_steps": 2, "head_hidden": 8}},
+    })
+
+
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory: pytest.TempPathFactory, jet_files: dict[str, Path]) -> Path:
+    from jetfm.pretrain import pretrain_backbone
+
+    out = tmp_path_factory.mktemp("backbone") / "mpm-reg.pt"
+    pretrain_backbone(jet_files["train"], jet_files["val"], {},
+                      stage_params(_checkpoint_config(), "pretrain", backbone="mpm-reg"), out,
+                      out.with_suffix(".csv"), progress=False)
+    return out
+
+
+def _downstream_argv(jet_files: dict[str, Path], checkpoint: Path, out: Path,
+                     encoder: dict[str, Any] = _ENCODER) -> list[str]:
+    params = stage_params(_checkpoint_config(encoder), "downstream", benchmark="btag_track_id",
+                          backbone="mpm-reg", mode="fixed", point="all", seed="0")
+    return ["downstream", "--params", json.dumps(params), "--benchmark", "btag_track_id",
+            "--backbone", "mpm-reg", "--mode", "fixed", "--train", str(jet_files["train"]),
+            "--val", str(jet_files["val"]), "--test", str(jet_files["test"]), "--checkpoint", str(checkpoint),
+            "--out", str(out)]
+
+
+def _not_a_backbone(backbone: Path, tmp: Path) -> Path:
+    torch.save({"kind": "something else", "weights": torch.zeros(3)}, tmp / "foreign.pt")
+    return tmp / "foreign.pt"
+
+
+def _a_tokenizer(backbone: Path, tmp: Path) -> Path:
+    torch.save({"kind": "kmeans", "centroids": torch.zeros(4, 7), "info": {}}, tmp / "tokenizer.pt")
+    return tmp / "tokenizer.pt"
+
+
+CHECKPOINT_CASES: list[tuple[str, Callable[[Path, Path], Path], str]] = [
+    ("empty file", lambda b, t: _written(t / "empty.pt", b""), "not a readable backbone checkpoint"),
+    ("truncated file", lambda b, t: truncated_copy(b, t), "not a readable backbone checkpoint"),
+    ("random bytes", lambda b, t: _written(t / "random.pt", np.random.default_rng(0).bytes(5000)),
+     "not a readable backbone checkpoint"),
+    ("text file", lambda b, t: _written(t / "notes.pt", b"dim: 64\nlayers: 3\n"),
+     "not a readable backbone checkpoint"),
+    ("another kind of torch file", _not_a_backbone, "not a jetfm backbone checkpoint"),
+    ("a tokenizer given as backbone", _a_tokenizer, "not a jetfm backbone checkpoint"),
+    ("missing file", lambda b, t: t / "nope.pt", "backbone checkpoint not found"),
+]
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(("make", "fragment"), [c[1:] for c in CHECKPOINT_CASES],
+                         ids=[c[0] for c in CHECKPOINT_CASES])
+def test_unusable_checkpoint_is_one_line_naming_the_file(
+        jet_files: dict[str, Path], backbone: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        make: Callable[[Path, Path], Path], fragment: str) -> None:
+    bad, out = make(backbone, tmp_path), tmp_path / "result.json"
+    code = main(_downstream_argv(jet_files, bad, out))
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and str(bad) in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("encoder", "named"), [
+    (_ENCODER | {"dim": 32}, ("dim=32", "dim=16")),
+    (_ENCODER | {"layers": 2, "registers": 3}, ("layers=2, registers=3", "layers=1, registers=1")),
+    (_ENCODER | {"pair_bias": True}, ("pair_bias=True", "pair_bias=False")),
+], ids=["width", "depth and registers", "pairwise bias"])
+def test_checkpoint_of_another_architecture_is_refused_naming_both(
+        jet_files: dict[str, Path], backbone: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        encoder: dict[str, Any], named: tuple[str, str]) -> None:
+    out = tmp_path / "result.json"
+    code = main(_downstream_argv(jet_files, backbone, out, encoder))
+    err = capsys.readouterr().err
+    assert code == 2 and "backbone 'mpm-reg' is configured with" in err and str(backbone) in err
+    assert named[0] in err and named[1] in err and not out.exists()
+
+
+def test_result_records_the_checkpoint_it_used(jet_files: dict[str, Path], backbone: Path,
+                                               tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    assert main(_downstream_argv(jet_files, backbone, out)) == 0
+    record = json.loads(out.read_text())["checkpoint"]
+    assert record["path"] == str(backbone.resolve())
+    assert record["sha256"] == hashlib.sha256(backbone.read_bytes()).hexdigest()
+    assert {k: record["architecture"][k] for k in _ENCODER} == _ENCODER and record["method"] == "mpm-v2"
+    made_by = torch.load(backbone, weights_only=False)["provenance"]["config_hash"]
+    assert record["pretrain_config_hash"] == made_by
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "not a state"])
+def test_corrupt_resume_file_is_moved_aside_and_training_restarts(jet_files: dict[str, Path], backbone: Path,
+                                                                   tmp_path: Path, damage: str) -> None:
+    from jetfm.pretrain import pretrain_backbone
+
+    out = tmp_path / "mpm-reg.pt"
+    resume = Path(f"{out}.resume")
+    if damage == "garbage":
+        resume.write_bytes(b"\x00\x01 not a torch file")
+    elif damage == "truncated":
+        torch.save({"step": 2, "model": {f"w{i}": torch.randn(64, 64) for i in range(4)}}, resume)
+        resume.write_bytes(resume.read_bytes()[:3000])
+    else:
+        torch.save([1, 2, 3], resume)
+    steps: list[int] = []
+    with pytest.warns(UserWarning, match=r"unreadable resume state.*restarts from step 0"):
+        pretrain_backbone(jet_files["train"], jet_files["val"], {},
+                          stage_params(_checkpoint_config(), "pretrain", backbone="mpm-reg"), out,
+                          tmp_path / "metrics.csv", progress=False, on_step=steps.append)
+    assert steps[0] == 1 and Path(f"{resume}.corrupt").exists() and not resume.exists()
+    # trained from step 0, it is the uninterrupted run
+    a, b = torch.load(out, weights_only=False), torch.load(backbone, weights_only=False)
+    for key, value in a["encoder_state"].items():
+        assert torch.equal(value, b["encoder_state"][key]), key
+
+
+# --- signals: nothing left behind --------------------------------------------------------------
+
+_WRITER = """
+import os, signal, sys, time
+from jetfm.provenance import atomic_output, exit_on_sigterm
+exit_on_sigterm()
+with atomic_output(sys.argv[1]) as tmp:
+    tmp.write_bytes(b"x" * 1_000_000)
+    print(tmp, flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_terminated_write_leaves_no_temporary_file(tmp_path: Path, signum: int) -> None:
+    out = tmp_path / "jets.parquet"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(out)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    tmp = Path(proc.stdout.readline().strip())
+    assert tmp.exists() and tmp.name == f".jets.parquet.tmp-{proc.pid}"
+    proc.send_signal(signum)
+    assert proc.wait(timeout=30) != 0
+    assert not tmp.exists() and not out.exists()
+
+
+def test_killed_write_leaves_a_temporary_file_the_next_write_removes(tmp_path: Path) -> None:
+    from jetfm.provenance import atomic_output
+
+    out = tmp_path / "jets.parquet"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(out)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    tmp = Path(proc.stdout.readline().strip())
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait(timeout=30)
+    assert tmp.exists()
+    live = tmp_path / f".jets.parquet.tmp-{os.getppid()}"  # a writer that still runs: kept
+    live.write_bytes(b"")
+    with atomic_output(out) as new:
+        new.write_bytes(b"ok")
+    assert out.read_bytes() == b"ok" and not tmp.exists() and live.exists()
+
+
+def test_jets_job_failing_halfway_leaves_no_partial_set(
+        event_files: dict[str, Path], small_config: dict, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import jetfm.jets.parquet_io as parquet_io
+
+    written: list[Path] = []
+    real = pq.write_table
+
+    def fail_on_the_second(table: pa.Table, where: Path, **kwargs: Any) -> None:
+        if written:
+            raise OSError(28, "No space left on device")
+        real(table, where, **kwargs)
+        written.append(Path(where))
+
+    monkeypatch.setattr(parquet_io.pq, "write_table", fail_on_the_second)
+    outputs = _outputs(tmp_path)
+    with pytest.raises(OSError, match="No space left"):
+        build_jet_sets(list(event_files.values()), _jets_params(small_config), outputs, progress=False)
+    assert written and not any(p.exists() for p in outputs.values())
+    assert not list(tmp_path.glob(".*.tmp-*"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from jetfm.config import load_config, stage_params
 from jetfm.contract import BENCHMARKS
 from jetfm.jets import read_jet_table
 from jetfm.jets.parquet_io import read_metadata
@@ -184,10 +186,10 @@ def test_public_dataset_source_replaces_generation(workdir: Path) -> None:
     """source: jetclass-root converts the files its path matches; no Pythia job is planned."""
     from tests.test_readers import write_jetclass
 
-    data = workdir / "public"
+    data = workdir / "public data"  # a space in the path: every path in every rule is quoted
     data.mkdir(exist_ok=True)
     write_jetclass(data)
-    config = {"samples": {"boosted": {"source": "jetclass-root", "path": "public/*.root"}}}
+    config = {"samples": {"boosted": {"source": "jetclass-root", "path": "public data/*.root"}}}
     (workdir / "config/public.yaml").write_text(yaml.safe_dump(config))
     jets = "data/jets/boosted/train.parquet"
     dry = _snakemake(workdir, jets, "--configfile", "config/tiny.yaml", "config/public.yaml", "--dry-run",
@@ -197,6 +199,23 @@ def test_public_dataset_source_replaces_generation(workdir: Path) -> None:
     tables = [read_jet_table(workdir / f"data/jets/boosted/{s}.parquet") for s in ("train", "val", "test")]
     assert sum(t.n_jets for t in tables) == 3  # the three jets of the test file
     assert read_metadata(workdir / jets)["config"]["source"] == "jetclass-root"
+
+
+@pytest.mark.parametrize(("rule", "wildcards"), [("pretrain", {"backbone": "mpm-kmeans"}),
+                                                 ("downstream", {"benchmark": "jetclass_accuracy",
+                                                                 "backbone": "mpm-boosted", "mode": "fixed",
+                                                                 "point": "n40", "seed": "1"})])
+def test_the_dag_and_the_command_line_read_one_config(workdir: Path, rule: str, wildcards: dict) -> None:
+    """`snakemake --configfile X` and `jetfm <stage> --config X` merge X over the same base."""
+    proc = _snakemake(workdir, "all", "--configfile", "config/tiny.yaml", "--dry-run", "--forceall",
+                      "--printshellcmds")
+    lines = [line.removeprefix("Shell command: ") for line in (proc.stdout + proc.stderr).splitlines()]
+    commands = [shlex.split(line) for line in lines if line.startswith(f"jetfm {rule} ")]
+    dag = [json.loads(c[c.index("--params") + 1]) for c in commands
+           if all(c[c.index(f"--{key}") + 1] == value for key, value in wildcards.items())]
+    assert len(dag) == 1, f"no single {rule} job for {wildcards}"
+    cli = stage_params(load_config(workdir / "config/tiny.yaml"), rule, **wildcards)
+    assert dag[0] == json.loads(json.dumps(cli))
 
 
 def test_nothing_to_do_on_a_second_run(workdir: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from jetfm.config import ConfigError, load_config, stage_params
 from jetfm.contract import BENCHMARKS, GENERATION_MODES, MODES, SAMPLES
+from jetfm.provenance import exit_on_sigterm
 
 
 def _params(args: argparse.Namespace, stage: str, **wildcards: str) -> dict[str, Any]:
@@ -380,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    exit_on_sigterm()  # a terminated job removes its temporary files
     try:
         args.func(args)
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:

@@ -13,9 +13,10 @@ Generated from `workflow/schemas/config.schema.yaml` by `jetfm config-docs > doc
 (a test checks that this page matches the schema). Every key is optional: the default
 applies when it is left out. Unknown keys are errors, reported with the key's full name.
 
-Snakemake reads `config.yaml`; `--configfile FILE` merges FILE over it (later files win).
-The CLI stages read one file with `--config FILE`. `jetfm check-config FILE --show` prints
-a file with every default filled in.
+Snakemake reads `config.yaml`; `--configfile FILE` replaces it (several files: later files
+win). The CLI stages read one file with `--config FILE`. Either way a file is read over the
+defaults below, so Snakemake and the CLI see the same config. `jetfm check-config FILE --show`
+prints a file with every default filled in.
 
 | key | type | default | description |
 |---|---|---|---|

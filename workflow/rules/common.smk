@@ -2,6 +2,7 @@
 # names the DAG is built from. Rule files hold rules only (snakemake --lint).
 import glob
 import json
+import shlex
 import sys
 
 from jetfm.config import (
@@ -52,8 +53,9 @@ def pretrain_inputs(wildcards):
 
 
 def tokenizer_options(wildcards, input):
-    return " ".join(f"--tokenizer {key.removeprefix('tokenizer_')}={input[key]}"
-                    for key in input.keys() if key.startswith("tokenizer_"))
+    pairs = [f"{key.removeprefix('tokenizer_')}={input[key]}" for key in input.keys()
+             if key.startswith("tokenizer_")]
+    return " ".join(f"--tokenizer {shlex.quote(pair)}" for pair in pairs)
 
 
 DOWNSTREAM = config["downstream"]
@@ -84,7 +86,7 @@ def downstream_inputs(wildcards):
 
 def optional_input(name):
     """--name PATH when the job has that input, else nothing."""
-    return lambda w, input: f"--{name} {input[name]}" if name in input.keys() else ""
+    return lambda w, input: f"--{name} {shlex.quote(input[name])}" if name in input.keys() else ""
 
 
 def benchmark_runs(wildcards):

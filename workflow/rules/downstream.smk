@@ -27,9 +27,9 @@ rule downstream:
     shell:
         "jetfm downstream --params {params.p:q} --benchmark {wildcards.benchmark} "
         "--backbone {wildcards.backbone} --mode {wildcards.mode} --point {wildcards.point} "
-        "--seed {wildcards.seed} --train {input.train} --val {input.val} --test {input.test} {params.checkpoint} "
+        "--seed {wildcards.seed} --train {input.train:q} --val {input.val:q} --test {input.test:q} {params.checkpoint} "
         "{params.tokenizer} "
-        "--threads {threads} --out {output} 2>&1 | tee {log}"
+        "--threads {threads} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule baselines:
@@ -53,8 +53,8 @@ rule baselines:
     conda:
         JETFM_ENV
     shell:
-        "jetfm baselines --params {params.p:q} --benchmark {wildcards.benchmark} --train {input.train} "
-        "--test {input.test} --out {output} 2>&1 | tee {log}"
+        "jetfm baselines --params {params.p:q} --benchmark {wildcards.benchmark} --train {input.train:q} "
+        "--test {input.test:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule aggregate:
@@ -75,7 +75,7 @@ rule aggregate:
     conda:
         JETFM_ENV
     shell:
-        "jetfm aggregate --benchmark {wildcards.benchmark} --out {output} {input} 2>&1 | tee {log}"
+        "jetfm aggregate --benchmark {wildcards.benchmark} --out {output:q} {input:q} 2>&1 | tee {log:q}"
 
 
 rule benchmarks:

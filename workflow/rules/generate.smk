@@ -22,4 +22,4 @@ rule generate:
         JETFM_ENV
     shell:
         "jetfm generate --params {params.p:q} --sample {wildcards.sample} --shard {wildcards.shard} "
-        "--out {output} 2>&1 | tee {log}"
+        "--out {output:q} 2>&1 | tee {log:q}"

@@ -26,8 +26,8 @@ rule generate_jets:
         JETFM_ENV
     shell:
         "jetfm generate-jets --params {params.p:q} --backbone {wildcards.backbone} --seed {wildcards.seed} "
-        "--checkpoint {input.checkpoint} --reference {input.reference} --threads {threads} --out {output} "
-        "2>&1 | tee {log}"
+        "--checkpoint {input.checkpoint:q} --reference {input.reference:q} --threads {threads} --out {output:q} "
+        "2>&1 | tee {log:q}"
 
 
 rule evaluate_generation:
@@ -54,5 +54,5 @@ rule evaluate_generation:
         JETFM_ENV
     shell:
         "jetfm evaluate-generation --params {params.p:q} --backbone {wildcards.backbone} --mode {wildcards.mode} "
-        "--seed {wildcards.seed} --test {input.test} {params.generated} {params.checkpoint} --out {output} "
-        "2>&1 | tee {log}"
+        "--seed {wildcards.seed} --test {input.test:q} {params.generated} {params.checkpoint} --out {output:q} "
+        "2>&1 | tee {log:q}"

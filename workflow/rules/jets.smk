@@ -19,5 +19,5 @@ rule jets:
     conda:
         JETFM_ENV
     shell:
-        "jetfm jets --params {params.p:q} --sample {wildcards.sample} --events {input} "
-        "--train {output.train} --val {output.val} --test {output.test} 2>&1 | tee {log}"
+        "jetfm jets --params {params.p:q} --sample {wildcards.sample} --events {input:q} "
+        "--train {output.train:q} --val {output.val:q} --test {output.test:q} 2>&1 | tee {log:q}"

@@ -23,8 +23,8 @@ rule pretrain:
         JETFM_ENV
     shell:
         "jetfm pretrain --params {params.p:q} --backbone {wildcards.backbone} "
-        "--train {input.train} --val {input.val} {params.tokenizers} --threads {threads} "
-        "--out {output.checkpoint} --metrics {output.metrics} 2>&1 | tee {log}"
+        "--train {input.train:q} --val {input.val:q} {params.tokenizers} --threads {threads} "
+        "--out {output.checkpoint:q} --metrics {output.metrics:q} 2>&1 | tee {log:q}"
 
 
 rule backbones:

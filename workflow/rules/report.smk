@@ -14,7 +14,7 @@ rule plot:
     conda:
         JETFM_ENV
     shell:
-        "jetfm plot --result {input} --out {output} 2>&1 | tee {log}"
+        "jetfm plot --result {input:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule report:
@@ -38,5 +38,5 @@ rule report:
     conda:
         JETFM_ENV
     shell:
-        "jetfm report --params {params.p:q} --results {input.results} --plots {input.plots} "
-        "--figures {input.validation} {input.pretraining} {input.tokenizers} --out {output} 2>&1 | tee {log}"
+        "jetfm report --params {params.p:q} --results {input.results:q} --plots {input.plots:q} "
+        "--figures {input.validation:q} {input.pretraining:q} {input.tokenizers:q} --out {output:q} 2>&1 | tee {log:q}"

@@ -24,5 +24,5 @@ rule tokenize:
         JETFM_ENV
     shell:
         "jetfm tokenize --params {params.p:q} --name {wildcards.tokenizer} --threads {threads} "
-        "--train {input.train} --val {input.val} --out {output.tokenizer} --report {output.report} "
-        "2>&1 | tee {log}"
+        "--train {input.train:q} --val {input.val:q} --out {output.tokenizer:q} --report {output.report:q} "
+        "2>&1 | tee {log:q}"

@@ -13,8 +13,8 @@ rule validate:
     conda:
         JETFM_ENV
     shell:
-        "jetfm validate --sample btag --jets {input.jets} --events {input.events} --out {output} "
-        "2>&1 | tee {log}"
+        "jetfm validate --sample btag --jets {input.jets:q} --events {input.events:q} --out {output:q} "
+        "2>&1 | tee {log:q}"
 
 
 rule validate_boosted:
@@ -31,4 +31,4 @@ rule validate_boosted:
     conda:
         JETFM_ENV
     shell:
-        "jetfm validate --sample boosted --jets {input} --out {output} 2>&1 | tee {log}"
+        "jetfm validate --sample boosted --jets {input:q} --out {output:q} 2>&1 | tee {log:q}"

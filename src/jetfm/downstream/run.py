@@ -45,7 +45,7 @@ from jetfm.jets.parquet_io import read_jet_set
 from jetfm.models import JetEncoder
 from jetfm.models.part import ParTBackbone
 from jetfm.models.token_encoder import Backbone
-from jetfm.pretrain import load_backbone
+from jetfm.pretrain import checkpoint_record, load_backbone
 from jetfm.pretrain.train import token_encoder
 from jetfm.provenance import provenance
 from jetfm.results import write_result
@@ -137,7 +137,8 @@ def make_encoder(params: dict[str, Any], checkpoint: str | Path | None,
         return token_encoder(arch, tok)
     if checkpoint is None:
         raise ValueError(f"mode '{params['mode']}' needs a backbone checkpoint")
-    return load_backbone(checkpoint)
+    expected = params["encoder"] if "encoder" in params else params["architecture"]["encoder"]
+    return load_backbone(checkpoint, expected=expected, name=params["backbone_name"])
 
 
 def make_head(task: Any, encoder: nn.Module, params: dict[str, Any]) -> nn.Module:
@@ -391,6 +392,6 @@ def run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str 
     meta = provenance("downstream", params)
     result = {"benchmark": params["benchmark"], "metric": task.metric, "config_hash": meta["config_hash"],
               "rows": [row], "provenance": meta,
-              "checkpoint": None if checkpoint is None else Path(checkpoint).name}
+              "checkpoint": None if checkpoint is None else checkpoint_record(checkpoint)}
     write_result(result, out)
     return result

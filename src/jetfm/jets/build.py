@@ -19,7 +19,7 @@ from jetfm.jets.boosted import boosted_jets_from_events
 from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask
 from jetfm.jets.constituents import constituent_truth, leading_per_jet
 from jetfm.jets.pairs import delta_r, nearest_within, pt_eta_phi, same_event_pairs, wrap_phi
-from jetfm.jets.parquet_io import JetTable, write_jet_table
+from jetfm.jets.parquet_io import JetTable, write_jet_tables
 from jetfm.jets.readers import read_source
 from jetfm.provenance import provenance
 
@@ -216,8 +216,7 @@ def build_jet_sets(event_files: Sequence[str | Path], params: dict[str, Any],
     if sum(t.n_jets for t in tables.values()) == 0:  # checked before anything is written
         raise ValueError(f"the selection selects no jets from {len(event_files)} files "
                          f"(config key 'samples.{sample}.jets'); nothing written")
-    for name, table in tables.items():
-        write_jet_table(table, outputs[name], meta | {"split": name})
+    write_jet_tables(tables, outputs, {name: meta | {"split": name} for name in tables})
     return {name: table.n_jets for name, table in tables.items()}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jetfm.contract import CONSTITUENT_FIELDS, JET_COLUMNS, METADATA_KEY
-from jetfm.provenance import atomic_output
+from jetfm.provenance import atomic_output, atomic_outputs
 
 
 class JetFileError(RuntimeError):
@@ -101,6 +101,15 @@ def to_arrow(table: JetTable, metadata: dict[str, Any]) -> pa.Table:
 def write_jet_table(table: JetTable, path: str | Path, metadata: dict[str, Any]) -> None:
     with atomic_output(path) as tmp:
         pq.write_table(to_arrow(table, metadata), tmp, compression="zstd")
+
+
+def write_jet_tables(tables: Mapping[str, JetTable], paths: Mapping[str, str | Path],
+                     metadata: Mapping[str, dict[str, Any]]) -> None:
+    """Several jet files (the splits of one set), all or none: a failure leaves no partial set."""
+    names = list(tables)
+    with atomic_outputs(paths[n] for n in names) as tmps:
+        for name, tmp in zip(names, tmps, strict=True):
+            pq.write_table(to_arrow(tables[name], metadata[name]), tmp, compression="zstd")
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

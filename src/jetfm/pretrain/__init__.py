@@ -6,12 +6,14 @@ from jetfm.pretrain.mpm import MaskedParticleModel
 from jetfm.pretrain.mpm_v1 import MaskedParticleModelV1
 from jetfm.pretrain.train import (
     build_model,
+    check_architecture,
+    checkpoint_record,
     load_backbone,
     load_next_token_model,
     pretrain_backbone,
     read_backbone_checkpoint,
 )
 
-__all__ = ["MaskedParticleModel", "MaskedParticleModelV1", "NextTokenModel", "build_model", "compact",
-           "load_backbone", "load_next_token_model", "pretrain_backbone", "read_backbone_checkpoint",
-           "sample_mask"]
+__all__ = ["MaskedParticleModel", "MaskedParticleModelV1", "NextTokenModel", "build_model",
+           "check_architecture", "checkpoint_record", "compact", "load_backbone", "load_next_token_model",
+           "pretrain_backbone", "read_backbone_checkpoint", "sample_mask"]

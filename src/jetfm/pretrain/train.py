@@ -8,7 +8,9 @@ generative pre-training (``gpt``); :func:`batch_losses` is where they differ.
 from __future__ import annotations
 
 import csv
+import hashlib
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -181,8 +183,8 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
 
     resume = Path(f"{out}.resume")
     signature = config_hash(params)
-    if resume.exists():
-        state = torch.load(resume, map_location=device, weights_only=False)
+    state = _read_resume(resume, device)
+    if state is not None:
         if state.get("signature") == signature:
             model.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
@@ -263,6 +265,24 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
     return final
 
 
+def _read_resume(resume: Path, device: torch.device) -> dict[str, Any] | None:
+    """The resumable state, or None. A file that cannot be read (truncated by a full disk, say)
+    is moved aside to ``<name>.corrupt`` and training restarts from step 0, with a warning."""
+    if not resume.exists():
+        return None
+    try:
+        state = torch.load(resume, map_location=device, weights_only=False)
+        if not isinstance(state, dict) or "step" not in state:
+            raise ValueError("not a jetfm resume state")
+    except Exception as exc:
+        aside = resume.with_name(resume.name + ".corrupt")
+        resume.replace(aside)
+        warnings.warn(f"{resume}: unreadable resume state ({exc}); moved to {aside.name}, "
+                      "training restarts from step 0", stacklevel=2)
+        return None
+    return state
+
+
 def write_metrics(history: list[dict[str, float]], path: str | Path) -> None:
     fields = sorted({k for row in history for k in row}, key=lambda k: (k != "step", k))
     with atomic_output(path) as tmp, open(tmp, "w", newline="") as handle:
@@ -302,9 +322,41 @@ def encoder_from_config(config: Mapping[str, Any]) -> Backbone:
     return JetEncoder.from_config(dict(config))
 
 
-def load_backbone(path: str | Path, map_location: str | torch.device = "cpu") -> Backbone:
-    """The pre-trained encoder of a backbone checkpoint (a gpt backbone with its tokenizer)."""
+def check_architecture(blob: Mapping[str, Any], expected: Mapping[str, Any], path: str | Path,
+                       name: str) -> None:
+    """Refuse a checkpoint whose encoder differs from the config entry ``expected`` of backbone
+    ``name`` in any key the entry sets (a checkpoint from another config or another backbone)."""
+    actual = blob["encoder_config"]
+    differ = sorted(k for k in expected if actual.get(k, "<absent>") != expected[k])
+    if differ:
+        want = ", ".join(f"{k}={expected[k]!r}" for k in differ)
+        have = ", ".join(f"{k}={actual.get(k, '<absent>')!r}" for k in differ)
+        raise ValueError(f"{path}: backbone '{name}' is configured with {want} but the checkpoint's "
+                         f"encoder has {have}; re-run pretrain for '{name}' or give its own checkpoint")
+
+
+def checkpoint_record(path: str | Path) -> dict[str, Any]:
+    """What a result says about the checkpoint it used: full path, SHA-256, the encoder it really
+    holds, and the config hash of the pre-training that made it."""
+    path = Path(path)
+    blob = read_backbone_checkpoint(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    architecture = {k: v for k, v in blob["encoder_config"].items() if k != "tokenizer"}
+    return {"path": str(path.resolve()), "sha256": digest.hexdigest(), "method": blob.get("method"),
+            "architecture": architecture,
+            "pretrain_config_hash": blob.get("provenance", {}).get("config_hash")}
+
+
+def load_backbone(path: str | Path, map_location: str | torch.device = "cpu",
+                  expected: Mapping[str, Any] | None = None, name: str = "") -> Backbone:
+    """The pre-trained encoder of a backbone checkpoint (a gpt backbone with its tokenizer),
+    checked against its config entry ``expected`` (the backbone's ``encoder``) when given."""
     blob = read_backbone_checkpoint(path, map_location)
+    if expected is not None:
+        check_architecture(blob, expected, path, name or Path(path).stem)
     encoder = encoder_from_config(blob["encoder_config"])
     encoder.load_state_dict(blob["encoder_state"])
     return encoder
