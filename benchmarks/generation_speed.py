@@ -2,10 +2,11 @@
 
     python benchmarks/generation_speed.py [--events 1000] [--sample btag] [--process bb]
 
-Both use identical Pythia settings and seed, measured in one run on one machine, in
-interleaved rounds: events/s are medians over rounds, the ratio is the median of the
-per-round ratios. The full stage includes record extraction (nextBatch → numpy),
-charges and ROOT writing. Prints JSON.
+All use identical Pythia settings and seed, measured in one run on one machine, in
+interleaved rounds: events/s are medians over rounds, the ratios medians of the per-round
+ratios. The full stage includes record extraction (nextBatch → numpy), charges and ROOT
+writing. A third loop, ``nextBatch`` alone, splits the difference between Pythia's own
+conversion of the records to arrays and jetfm's work. Prints JSON.
 """
 
 from __future__ import annotations
@@ -37,6 +38,22 @@ def bare_loop(settings: list[str], n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
+def batch_loop(settings: list[str], n: int) -> float:
+    """Seconds per event of ``nextBatch`` alone, in the stage's batches of 1000: Pythia plus
+    pythia8mc's conversion of the event records to awkward arrays, nothing of jetfm's."""
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in settings:
+        pythia.readString(line)
+    pythia.init()
+    start = time.perf_counter()
+    done = 0
+    while done < n:
+        done += len(pythia.nextBatch(min(1000, n - done)))
+    return (time.perf_counter() - start) / n
+
+
 def full_stage(params: dict, n: int, tmp: Path) -> float:
     """Seconds per event of the whole stage: the difference between an n-event and a
     1-event shard removes Pythia's initialisation, imports and file set-up."""
@@ -59,13 +76,18 @@ def main() -> None:
     params = stage_params(cfg, "generate", sample=args.sample, shard=f"{args.process}-000")
     seed = shard_seed(cfg["generate"]["seed"], args.process, 0)
     settings = pythia_settings(params["generate"], args.sample, args.process, 0, seed)
-    bare, full = [], []
+    bare, batched, full = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.rounds):  # interleaved, so drifts of a shared machine hit both
+        for _ in range(args.rounds):  # interleaved, so drifts of a shared machine hit all three
             bare.append(bare_loop(settings, args.events))
+            batched.append(batch_loop(settings, args.events))
             full.append(full_stage(params, args.events, Path(tmp)))
     bare_rate, full_rate = 1 / statistics.median(bare), 1 / statistics.median(full)
     rounds = [b / f for b, f in zip(bare, full, strict=True)]
+    # where the difference goes: Pythia's record conversion (nextBatch vs next) and jetfm's
+    # own work (extraction, charges, compression, writing: full stage vs nextBatch)
+    conversion = [b / n for b, n in zip(bare, batched, strict=True)]
+    jetfm_part = [n / f for n, f in zip(batched, full, strict=True)]
     print(json.dumps({"benchmark": "generation_speed", "machine": platform.processor() or platform.machine(),
                       "sample": args.sample, "process": args.process, "events": args.events,
                       "rounds": args.rounds,
@@ -73,7 +95,12 @@ def main() -> None:
                       "full_stage_events_per_s": round(full_rate, 1),
                       # paired per round, so a slow spell of the machine cancels
                       "ratio": round(statistics.median(rounds), 3),
-                      "ratio_per_round": [round(r, 3) for r in rounds]},
+                      "ratio_per_round": [round(r, 3) for r in rounds],
+                      "next_batch_events_per_s": round(1 / statistics.median(batched), 1),
+                      "bare_over_next_batch": round(statistics.median(conversion), 3),
+                      "next_batch_over_full": round(statistics.median(jetfm_part), 3),
+                      "bare_over_next_batch_per_round": [round(r, 3) for r in conversion],
+                      "next_batch_over_full_per_round": [round(r, 3) for r in jetfm_part]},
                      indent=2))
 
 

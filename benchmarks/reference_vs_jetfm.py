@@ -6,7 +6,7 @@
                                             [--variants base,pair,relative,pair+relative]
 
 Both models see the same training, validation and test jets of the benchmark's sample
-(data/jets/{sample}/*.parquet, made by the workflow), the same batches, seeds and schedule
+(data/jets/{sample}/{split}.json, made by the workflow), the same batches, seeds and schedule
 (the benchmark's downstream settings: lr, batch size, cosine over `steps`, validation every
 `eval_every` steps, early stopping with `patience`). Each trains for at most ``--seconds`` of
 wall time (checked at every evaluation) and is scored on the test set with its best-validation
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--data", type=Path, default=Path("data/jets"),
-                        help="folder of {sample}/{split}.parquet")
+                        help="folder of {sample}/{split}.json (split manifests)")
     args = parser.parse_args()
 
     cfg = load_config(args.config)
@@ -83,7 +83,7 @@ def main() -> None:
     set_threads(args.threads)
     device = resolve_device(args.device)
     sample = benchmark_sample(cfg, args.benchmark)
-    sets = {s: pad_jets(read_jet_table(args.data / sample / f"{s}.parquet"))
+    sets = {s: pad_jets(read_jet_table(args.data / sample / f"{s}.json"))
             for s in ("train", "val", "test")}
     backbone = args.backbone or cfg["downstream"][args.benchmark]["backbones"][0]
     models = [*args.variants.split(","), args.reference]

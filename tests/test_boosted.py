@@ -11,7 +11,8 @@ from jetfm.config import stage_params, validate_config
 from jetfm.contract import BOOSTED_LABEL_NAMES, BOOSTED_PROCESS_LABELS
 from jetfm.generate import BOOSTED_PROCESSES, pythia_settings
 from jetfm.jets import read_jet_table
-from jetfm.jets.build import balance_classes, build_jet_sets
+from jetfm.jets.build import build_jet_sets
+from jetfm.jets.manifest import write_manifest
 from jetfm.jets.parquet_io import JetTable
 from jetfm.jets.substructure import tau_ratios
 from jetfm.report.validation_boosted import constituent_taus, mass_peak, validate_boosted
@@ -124,24 +125,17 @@ def test_mass_peak_finds_the_mode() -> None:
     assert mass_peak(np.array([])) is None
 
 
-def test_balance_classes_reaches_the_target_fractions() -> None:
-    rng = np.random.default_rng(1)
-    labels = np.repeat([0, 1, 2], [600, 300, 100])
-    keep = balance_classes(labels, {0: 1.0, 1: 1.0, 2: 1.0}, rng)
-    assert np.array_equal(np.bincount(labels[keep]), [100, 100, 100])
-    keep = balance_classes(labels, {0: 0.5, 1: 0.5, 2: 0.0}, rng)
-    assert np.array_equal(np.bincount(labels[keep], minlength=3), [300, 300, 0])
-    keep = balance_classes(labels, {0: 0.6, 1: 0.3, 2: 0.1}, rng)  # already there: keep all
-    assert keep.all()
-
-
 def test_fractions_config_resamples_the_split(tmp_path: Path, boosted_cfg: dict,
                                               boosted_jets: dict[str, Path]) -> None:
     cfg = validate_config({"generate": {"seed": 3},
                            "samples": {"boosted": {"jets": {"fractions": {"qcd": 1, "tbqq": 1}}}}})
-    files = sorted(boosted_jets["train"].parent.glob("*.root"))
-    paths = {s: tmp_path / f"{s}.parquet" for s in ("train", "val", "test")}
-    build_jet_sets(files, stage_params(cfg, "jets", sample="boosted"), paths, progress=False)
-    train = read_jet_table(paths["train"])
+    shards = []
+    for events in sorted(boosted_jets["train"].parent.glob("*.root")):  # one jets job per shard
+        paths = {s: tmp_path / s / f"{events.stem}.parquet" for s in ("train", "val", "test")}
+        build_jet_sets([events], stage_params(cfg, "jets", sample="boosted"), paths, progress=False)
+        shards.append(paths["train"])
+    params = stage_params(cfg, "manifest", sample="boosted", split="train")
+    write_manifest(shards, params, tmp_path / "train.json")
+    train = read_jet_table(tmp_path / "train.json")
     counts = np.bincount(train.jets["label"], minlength=10)
     assert counts[0] == counts[8] > 0 and counts.sum() == 2 * counts[0]

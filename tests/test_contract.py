@@ -101,10 +101,19 @@ path = sys.argv[1]
 n, per = 3, 4
 jets = {k: np.arange(n).astype(t) + 1 for k, t in JET_COLUMNS.items()}
 jets["n_constituents"] = np.full(n, per, np.int16)
+jets["label"] = np.arange(n).astype(np.int8)  # light, c, b
 tracks = {k: np.ones(n * per, t) for k, t in CONSTITUENT_FIELDS.items()}
 table = JetTable.from_flat(jets, tracks, np.repeat(np.arange(n), per), np.ones(n, bool))
-write_jet_table(table, path, {"sample": "btag"})
+write_jet_table(table, path, {"config": {"sample": "btag"}, "split": "train"})
 padded = pad_jets(read_jet_table(path))
+# a split's manifest, read whole and streamed
+from jetfm.data.stream import JetStream
+from jetfm.jets.manifest import write_manifest
+
+manifest = path.replace(".parquet", ".json")
+write_manifest([path], {"sample": "btag", "split": "train", "fractions": None}, manifest)
+assert pad_jets(read_jet_table(manifest)).mask.shape == padded.mask.shape
+assert len(next(iter(JetStream(manifest, batch_size=2)))) == 2
 heavy = sorted(m for m in ("fastjet", "uproot", "pythia8", "pythia8mc", "vector", "awkward")
                if m in sys.modules)
 print(json.dumps({"shape": list(padded.mask.shape), "heavy": heavy}))
@@ -112,8 +121,8 @@ print(json.dumps({"shape": list(padded.mask.shape), "heavy": heavy}))
 
 
 def test_reading_a_jet_set_needs_no_event_stack(tmp_path: Path) -> None:
-    """A fresh interpreter writes and reads a jet set: fastjet, uproot, Pythia, vector and
-    awkward are never imported."""
+    """A fresh interpreter writes and reads a jet set, also through a manifest and the streaming
+    loader: fastjet, uproot, Pythia, vector and awkward are never imported."""
     out = subprocess.run([sys.executable, "-c", _READ_ONLY, str(tmp_path / "jets.parquet")],
                          capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])

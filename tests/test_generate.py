@@ -115,3 +115,48 @@ def test_full_record_and_the_primers_delta_check(tmp_path: Path, small_config: d
     assert 1.20 <= edges[np.argmax(counts)] <= 1.26
     q25, q75 = np.percentile(mass, [25, 75])
     assert 0.08 < q75 - q25 < 0.2  # of order Γ = 0.117 GeV
+
+
+def test_charge_table_looks_up_new_and_known_ids() -> None:
+    from jetfm.generate.record import ChargeTable
+
+    class Data:
+        def __init__(self) -> None:
+            self.asked: list[int] = []
+
+        def charge(self, pdg: int) -> float:
+            self.asked.append(pdg)
+            return {211: 1.0, -211: -1.0, 22: 0.0, 11: -1.0, -11: 1.0, 2212: 1.0}[pdg]
+
+    data = Data()
+    table = ChargeTable(data)
+    first = table(np.array([211, 22, -211, 211, 22]))
+    assert first.tolist() == [1.0, 0.0, -1.0, 1.0, 0.0] and sorted(data.asked) == [-211, 22, 211]
+    second = table(np.array([11, 211, -11, 2212, 22]))
+    assert second.tolist() == [-1.0, 1.0, 1.0, 1.0, 0.0]
+    assert sorted(data.asked) == [-211, -11, 11, 22, 211, 2212]  # each id asked once
+    assert table(np.array([], dtype=np.int64)).tolist() == []
+
+
+def test_record_extraction_matches_awkward_high_level_path(small_config: dict) -> None:
+    """The layout-level extraction gives exactly what awkward's high-level functions give."""
+    import awkward as ak
+    import pythia8mc
+
+    from jetfm.generate.record import ChargeTable, _columns_via_awkward, batch_to_columns
+
+    params = stage_params(small_config, "generate", sample="btag", shard="bb-000")
+    pythia = pythia8mc.Pythia("", False)
+    for line in pythia_settings(params["generate"], "btag", "bb", 0, shard_seed(5, "bb", 0)):
+        pythia.readString(line)
+    assert pythia.init()
+    batch = pythia.nextBatch(30)
+    for full in (False, True):
+        fast = batch_to_columns(batch, ChargeTable(pythia.particleData), full)
+        counts = ak.num(batch.prt).to_numpy()
+        slow = _columns_via_awkward(batch.prt, counts, ChargeTable(pythia.particleData), full)
+        np.testing.assert_array_equal(fast[0], slow[0])
+        assert fast[1].keys() == slow[1].keys()
+        for key in fast[1]:
+            np.testing.assert_array_equal(fast[1][key], slow[1][key], err_msg=key)
+        assert (fast[1]["x"] == 0).any() and (fast[1]["x"] != 0).any()  # unset and set vertices

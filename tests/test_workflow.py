@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -123,7 +124,7 @@ def test_jet_generation_result_and_the_generated_jets(workdir: Path) -> None:
     rows = {(r["backbone"], r["mode"]): r for r in result["rows"]}
     assert set(rows) == {("omnijet", "generated"), ("omnijet", "reconstructed"),
                          ("baseline-truth", "baseline")}
-    test = read_jet_table(workdir / "data/jets/boosted/test.parquet")
+    test = read_jet_table(workdir / "data/jets/boosted/test.json")
     generated = read_jet_table(workdir / "data/generated/omnijet/seed0.parquet")
     assert generated.n_jets == test.n_jets // 2  # as many as the second half of the test jets
     generated_meta = read_metadata(workdir / "data/generated/omnijet/seed0.parquet")
@@ -191,14 +192,13 @@ def test_public_dataset_source_replaces_generation(workdir: Path) -> None:
     write_jetclass(data)
     config = {"samples": {"boosted": {"source": "jetclass-root", "path": "public data/*.root"}}}
     (workdir / "config/public.yaml").write_text(yaml.safe_dump(config))
-    jets = "data/jets/boosted/train.parquet"
-    dry = _snakemake(workdir, jets, "--configfile", "config/tiny.yaml", "config/public.yaml", "--dry-run",
-                     "--forcerun", "jets")
-    assert _planned_jobs(dry.stdout) == {"jets": 1}
-    _snakemake(workdir, jets, "--configfile", "config/tiny.yaml", "config/public.yaml", "--forcerun", "jets")
-    tables = [read_jet_table(workdir / f"data/jets/boosted/{s}.parquet") for s in ("train", "val", "test")]
+    splits = [f"data/jets/boosted/{s}.json" for s in ("train", "val", "test")]
+    dry = _snakemake(workdir, *splits, "--configfile", "config/tiny.yaml", "config/public.yaml", "--dry-run")
+    assert _planned_jobs(dry.stdout) == {"jets": 1, "jet_manifest": 3}  # one job per public file
+    _snakemake(workdir, *splits, "--configfile", "config/tiny.yaml", "config/public.yaml")
+    tables = [read_jet_table(workdir / split) for split in splits]
     assert sum(t.n_jets for t in tables) == 3  # the three jets of the test file
-    assert read_metadata(workdir / jets)["config"]["source"] == "jetclass-root"
+    assert read_metadata(workdir / splits[0])["config"]["source"] == "jetclass-root"
 
 
 @pytest.mark.parametrize(("rule", "wildcards"), [("pretrain", {"backbone": "mpm-kmeans"}),
@@ -218,6 +218,33 @@ def test_the_dag_and_the_command_line_read_one_config(workdir: Path, rule: str, 
     assert dag[0] == json.loads(json.dumps(cli))
 
 
+def test_adding_a_shard_runs_only_its_jobs_and_descendants(workdir: Path, tmp_path: Path) -> None:
+    """One more bb shard: one generate and one jets job, the btag manifests and what reads
+    them; no other shard is re-made and no jet moves between splits."""
+    workdir = Path(shutil.copytree(workdir, tmp_path / "copy", symlinks=True))  # the others' stays as it is
+    tiny = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
+    tiny["samples"]["btag"]["generate"]["shards"]["bb"] += 1
+    (workdir / "config/more.yaml").write_text(yaml.safe_dump(tiny))
+    splits = [f"data/jets/btag/{s}.json" for s in ("train", "val", "test")]
+    # (the btag targets: an earlier test left the boosted manifests on a public-dataset source)
+    dry = _snakemake(workdir, TARGET, VALIDATION, *splits, "--configfile", "config/more.yaml", "--dry-run")
+    planned = _planned_jobs(dry.stdout)
+    assert planned["generate"] == 1 and planned["jets"] == 1 and planned["jet_manifest"] == 3
+    assert "output: data/events/btag/bb-001.root" in dry.stdout
+    assert {"tokenize", "pretrain", "downstream", "aggregate"} <= set(planned)  # the btag descendants
+
+    old = {split: read_jet_table(workdir / split) for split in splits}
+    shards = list(workdir.glob("data/jets/btag/*/*.parquet")) + list(workdir.glob("data/events/btag/*.root"))
+    before = {p: p.stat().st_mtime_ns for p in shards}
+    _snakemake(workdir, *splits, "--configfile", "config/more.yaml")
+    assert {p: p.stat().st_mtime_ns for p in shards} == before
+    for split in splits:
+        new = read_jet_table(workdir / split)
+        kept = new.source != "bb-001"
+        assert (~kept).sum() > 0 or split.endswith("val.json")  # the new shard's jets
+        np.testing.assert_array_equal(new.jets["jet_pt"][kept], old[split].jets["jet_pt"])
+
+
 def test_nothing_to_do_on_a_second_run(workdir: Path) -> None:
     proc = _snakemake(workdir, TARGET, "--configfile", "config/tiny.yaml", "--dry-run")
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -231,7 +258,8 @@ def test_changing_pretraining_reruns_only_its_descendants(workdir: Path) -> None
     dry = _snakemake(workdir, *args, "--dry-run")
     assert _planned_jobs(dry.stdout) == {"pretrain": 1, "downstream": 2, "aggregate": 1}
 
-    cached = [*workdir.glob("data/events/btag/*.root"), *workdir.glob("data/jets/btag/*.parquet"),
+    cached = [*workdir.glob("data/events/btag/*.root"), *workdir.glob("data/jets/btag/*/*.parquet"),
+              *workdir.glob("data/jets/btag/*.json"),
               workdir / "models/tokenizers/kmeans.pt",
               workdir / "results/runs/btag_vertex_ari/mpm-kmeans/scratch/all/seed0.json"]
     before = {p: p.stat().st_mtime_ns for p in cached}

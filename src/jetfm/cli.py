@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from jetfm.config import ConfigError, load_config, stage_params
-from jetfm.contract import BENCHMARKS, GENERATION_MODES, MODES, SAMPLES
+from jetfm.contract import BENCHMARKS, GENERATION_MODES, MODES, SAMPLES, SPLITS
 from jetfm.provenance import exit_on_sigterm
 
 
@@ -60,6 +60,16 @@ def cmd_jets(args: argparse.Namespace) -> None:
                            {"train": args.train, "val": args.val, "test": args.test},
                            progress=_progress(args))
     print("jets per split: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+
+
+def cmd_manifest(args: argparse.Namespace) -> None:
+    from jetfm.jets.manifest import write_manifest
+
+    manifest = write_manifest(args.shards, _params(args, "manifest", sample=args.sample, split=args.split),
+                              args.out)
+    per_class = zip(manifest["label_names"], manifest["per_class"], strict=True)
+    print(f"{manifest['sample']} {manifest['split']}: {manifest['jets']} jets in {len(manifest['shards'])} "
+          "shards, per class " + ", ".join(f"{name} {count}" for name, count in per_class))
 
 
 def cmd_tokenize(args: argparse.Namespace) -> None:
@@ -255,21 +265,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, help="override samples.<sample>.generate.events_per_shard")
     p.add_argument("--out", required=True, help="output ROOT file")
 
-    p = add("jets", cmd_jets, "Cluster jets, simulate tracking, label truth; write Parquet splits.")
+    p = add("jets", cmd_jets,
+            "Cluster jets, simulate tracking, label truth; write one shard's Parquet splits.")
     _add_params_options(p)
     p.add_argument("--sample", choices=SAMPLES, default="btag", help="which sample (default: btag)")
     p.add_argument("--events", nargs="+", required=True,
-                   help="input ROOT files: jetfm event files, or public-dataset files (source *-root)")
-    p.add_argument("--train", required=True)
-    p.add_argument("--val", required=True)
-    p.add_argument("--test", required=True)
+                   help="input ROOT files (usually one shard): jetfm event files or public-dataset files")
+    p.add_argument("--train", required=True,
+                   help="training jets to write (data/jets/SAMPLE/train/SHARD.parquet)")
+    p.add_argument("--val", required=True, help="validation jets to write")
+    p.add_argument("--test", required=True, help="test jets to write")
+
+    p = add("manifest", cmd_manifest,
+            "List a split's jet shards, their jets per class and the class allotment "
+            "(data/jets/SAMPLE/SPLIT.json).")
+    _add_params_options(p)
+    p.add_argument("--sample", choices=SAMPLES, default="btag", help="which sample (default: btag)")
+    p.add_argument("--split", choices=SPLITS, required=True)
+    p.add_argument("--shards", nargs="+", required=True, help="the split's shard files")
+    p.add_argument("--out", required=True, help="manifest to write (.json)")
 
     p = add("tokenize", cmd_tokenize,
             "Fit a constituent tokenizer (K-Means or VQ-VAE) and write its quality report.")
     _add_params_options(p)
     p.add_argument("--name", required=True, help="tokenizer name (key of `tokenizers`)")
-    p.add_argument("--train", required=True, help="training jet Parquet file (fit)")
-    p.add_argument("--val", required=True, help="validation jet Parquet file (quality report)")
+    p.add_argument("--train", required=True,
+                   help="training jets: a split's manifest (.json) or a Parquet file")
+    p.add_argument("--val", required=True, help="validation jets (quality report)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True, help="tokenizer file to write (.pt)")
     p.add_argument("--report", required=True, help="quality report to write (.json; a .png beside it)")

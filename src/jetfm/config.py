@@ -203,10 +203,10 @@ def _check_benchmark(cfg: dict[str, Any], benchmark: str, section: dict[str, Any
 
 
 TOKENIZER_KEYS = {
-    "kmeans": ("kind", "sample", "seed", "k", "n_fit", "iterations"),
-    "vqvae": ("kind", "sample", "seed", "codebook_size", "latent_dim", "dim", "layers", "heads", "ff_mult",
-              "commitment_weight", "dead_code_threshold", "kmeans_init", "steps", "batch_size", "lr",
-              "warmup_steps", "features"),
+    "kmeans": ("kind", "sample", "seed", "fit_jets", "k", "n_fit", "iterations"),
+    "vqvae": ("kind", "sample", "seed", "fit_jets", "codebook_size", "latent_dim", "dim", "layers", "heads",
+              "ff_mult", "commitment_weight", "dead_code_threshold", "kmeans_init", "steps", "batch_size",
+              "lr", "warmup_steps", "features"),
 }
 # task → (backbone key naming its tokenizer, the tokenizer kind it needs)
 TOKEN_TASKS = {"kmeans": ("tokenizer", "kmeans"), "vqvae": ("vqvae_tokenizer", "vqvae"),
@@ -422,15 +422,20 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
     if stage == "jets":
         sample = wildcards["sample"]
         section = cfg["samples"][sample]
-        out: dict[str, Any] = {"sample": sample, "source": section["source"], "jets": section["jets"]}
+        # one shard's jets: class fractions are the manifest's business, and a public file's
+        # jets do not depend on the glob that found it
+        jets = {k: v for k, v in section["jets"].items() if k != "fractions"}
+        out: dict[str, Any] = {"sample": sample, "source": section["source"], "jets": jets}
         if section["source"] == "pythia":
             det = cfg["detector"]
             # btag jets use tracks only, so calorimeter settings do not re-run them
             out["detector"] = det if sample == "boosted" else {k: v for k, v in det.items()
                                                                    if k != "calorimeter"}
-        else:
-            out["path"] = section["path"]
         return out
+    if stage == "manifest":
+        sample = wildcards["sample"]
+        return {"sample": sample, "split": wildcards["split"],
+                "fractions": cfg["samples"][sample]["jets"]["fractions"]}
     if stage == "tokenize":
         name = wildcards["tokenizer"]
         tok = cfg["tokenizers"][name]

@@ -4,6 +4,7 @@ import glob
 import json
 import shlex
 import sys
+from pathlib import Path
 
 from jetfm.config import (
     ConfigError,
@@ -32,21 +33,49 @@ def params_json(stage, **wildcards):
     return json.dumps(stage_params(config, stage, **wildcards), sort_keys=True)
 
 
-def jet_inputs(wildcards):
-    """Generated shards of the sample, or the public-dataset files its `path` glob matches."""
-    section = config["samples"][wildcards.sample]
-    if section["source"] == "pythia":
-        return expand("data/events/{sample}/{shard}.root", sample=wildcards.sample,
-                      shard=shard_names(config, wildcards.sample))
+def public_files(sample):
+    """A public-dataset sample's files by shard name (the file's stem), from its `path` glob."""
+    section = config["samples"][sample]
     files = sorted(glob.glob(section["path"]))
     if not files:
-        raise WorkflowError(f"config key 'samples.{wildcards.sample}.path': no files match {section['path']!r}")
-    return files
+        raise WorkflowError(f"config key 'samples.{sample}.path': no files match {section['path']!r}")
+    by_stem = {}
+    for path in files:
+        stem = Path(path).stem
+        if stem in by_stem:
+            raise WorkflowError(f"config key 'samples.{sample}.path': {path} and {by_stem[stem]} "
+                                "have the same name; each file is one shard")
+        by_stem[stem] = path
+    return by_stem
+
+
+def jet_shards(sample):
+    """The jets stage's shards of a sample: its event shards, or its public-dataset files."""
+    if config["samples"][sample]["source"] == "pythia":
+        return shard_names(config, sample)
+    return list(public_files(sample))
+
+
+def jet_shard_input(wildcards):
+    """One shard's input: its generated event file, or the public-dataset file of that name."""
+    if config["samples"][wildcards.sample]["source"] == "pythia":
+        return f"data/events/{wildcards.sample}/{wildcards.shard}.root"
+    return public_files(wildcards.sample)[wildcards.shard]
+
+
+def jet_split_shards(wildcards):
+    return expand("data/jets/{sample}/{split}/{shard}.parquet", sample=wildcards.sample,
+                  split=wildcards.split, shard=jet_shards(wildcards.sample))
+
+
+def jet_split(sample, split):
+    """What a consumer of a split reads: its manifest."""
+    return f"data/jets/{sample}/{split}.json"
 
 
 def pretrain_inputs(wildcards):
     sample = config["backbones"][wildcards.backbone]["sample"]
-    inputs = {"train": f"data/jets/{sample}/train.parquet", "val": f"data/jets/{sample}/val.parquet"}
+    inputs = {"train": jet_split(sample, "train"), "val": jet_split(sample, "val")}
     for task, tokenizer in backbone_tokenizers(config, wildcards.backbone).items():
         inputs[f"tokenizer_{task}"] = f"models/tokenizers/{tokenizer}.pt"
     return inputs
@@ -69,7 +98,7 @@ TRAINED_NAMES = [b for b in BENCHMARK_NAMES if b in TRAINED_BENCHMARKS]
 
 def sample_splits(wildcards, splits=("train", "test")):
     sample = benchmark_sample(config, wildcards.benchmark)
-    return {split: f"data/jets/{sample}/{split}.parquet" for split in splits}
+    return {split: jet_split(sample, split) for split in splits}
 
 
 def downstream_inputs(wildcards):
@@ -100,7 +129,7 @@ def benchmark_runs(wildcards):
 
 
 def generation_test(wildcards):
-    return f"data/jets/{config['backbones'][wildcards.backbone]['sample']}/test.parquet"
+    return jet_split(config["backbones"][wildcards.backbone]["sample"], "test")
 
 
 def generation_inputs(wildcards):

@@ -2,8 +2,8 @@ rule tokenize:
     """Fit one constituent tokenizer (K-Means with faiss, or VQ-VAE) on its sample's training
     jets; its quality report (utilisation, perplexity, resolutions) uses the validation jets."""
     input:
-        train=lambda w: f"data/jets/{config['tokenizers'][w.tokenizer]['sample']}/train.parquet",
-        val=lambda w: f"data/jets/{config['tokenizers'][w.tokenizer]['sample']}/val.parquet",
+        train=lambda w: jet_split(config["tokenizers"][w.tokenizer]["sample"], "train"),
+        val=lambda w: jet_split(config["tokenizers"][w.tokenizer]["sample"], "val"),
     output:
         tokenizer="models/tokenizers/{tokenizer}.pt",
         report="models/tokenizers/{tokenizer}.json",

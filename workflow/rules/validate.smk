@@ -1,7 +1,7 @@
 rule validate:
     """Physics validation of the btag sample: results/validation/btag.json and figures."""
     input:
-        jets="data/jets/btag/test.parquet",
+        jets=jet_split("btag", "test"),
         events=validation_event_file,
     output:
         "results/validation/btag.json",
@@ -20,7 +20,7 @@ rule validate:
 rule validate_boosted:
     """Physics validation of the boosted sample (all splits): results/validation/boosted.json."""
     input:
-        expand("data/jets/boosted/{split}.parquet", split=["train", "val", "test"]),
+        [jet_split("boosted", split) for split in ("train", "val", "test")],
     output:
         "results/validation/boosted.json",
     log:

@@ -82,17 +82,22 @@ class PaddedJets:
     # float32 [J, 4]: the jet's (pT, η, φ, mass), for models that read absolute or jet-relative
     # kinematics (the ParT reference); None where a caller built the tensors by hand
     jet: torch.Tensor | None = None
+    # int64 [J, T] per tokenizer task, -1 on padding: tokens computed with the jets (a streamed
+    # pool's), so that a training step need not tokenize its batch
+    tokens: dict[str, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return self.features.shape[0]
 
-    def subset(self, index: torch.Tensor | slice) -> PaddedJets:
-        """The selected jets, with padding columns that no selected jet uses removed."""
+    def subset(self, index: torch.Tensor | slice, keep_width: bool = False) -> PaddedJets:
+        """The selected jets, with padding columns that no selected jet uses removed (unless
+        ``keep_width``)."""
         mask = self.mask[index]
-        width = max(int(mask.sum(dim=1).max()), 1) if len(mask) else 1
+        width = mask.shape[1] if keep_width else max(int(mask.sum(dim=1).max()), 1) if len(mask) else 1
+        tokens = None if self.tokens is None else {k: v[index][:, :width] for k, v in self.tokens.items()}
         return PaddedJets(self.features[index][:, :width], self.pid[index][:, :width], mask[:, :width],
                           self.vertex[index][:, :width], self.origin[index][:, :width], self.label[index],
-                          None if self.jet is None else self.jet[index])
+                          None if self.jet is None else self.jet[index], tokens)
 
     @property
     def lengths(self) -> torch.Tensor:

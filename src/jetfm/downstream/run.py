@@ -38,10 +38,11 @@ from tqdm import tqdm
 
 from jetfm.contract import BENCHMARK_SAMPLES, BOOSTED_LABEL_NAMES, BTAG_LABEL_NAMES, MODES, ORIGIN_NAMES
 from jetfm.data.features import PaddedJets, pad_jets
+from jetfm.data.stream import JetStream, StreamPosition, stream_batches
 from jetfm.downstream.cwola import cwola_training_set, labelled_test_set, supervised_training_set
 from jetfm.downstream.heads import LinearJetHead
 from jetfm.downstream.tasks import JetClassification, TrackOrigin, VertexFinding
-from jetfm.jets.parquet_io import read_jet_set
+from jetfm.jets.parquet_io import JetFileError, read_jet_set
 from jetfm.models import JetEncoder
 from jetfm.models.part import ParTBackbone
 from jetfm.models.token_encoder import Backbone
@@ -73,11 +74,14 @@ def make_task(benchmark: str, settings: dict[str, Any]) -> Any:
     raise ValueError(f"unknown benchmark '{benchmark}'")
 
 
-def select_jets(params: dict[str, Any], train: PaddedJets, val: PaddedJets, test: PaddedJets
-                ) -> tuple[PaddedJets, PaddedJets, PaddedJets]:
+def select_jets(params: dict[str, Any], train: PaddedJets | JetStream, val: PaddedJets, test: PaddedJets
+                ) -> tuple[PaddedJets | JetStream, PaddedJets, PaddedJets]:
     """The training jets of this run (sweep point, CWoLa mixing), its validation jets (mixed
-    like the training jets, at most ``val_jets``) and the labelled test jets."""
+    like the training jets, at most ``val_jets``) and the labelled test jets. Streamed training
+    jets (the `all` point) are taken as they come."""
     point, seed, s = params["point"], params["seed"], params["settings"]
+    if isinstance(train, JetStream):
+        return train, _capped(val, s["val_jets"]), test
     if params["benchmark"] == "cwola_sic":
         bkg, sig = BOOSTED_LABEL_NAMES.index(s["background"]), BOOSTED_LABEL_NAMES.index(s["signal"])
         labels = train.label.numpy()
@@ -239,11 +243,11 @@ class Training:
     last_train_loss: float
 
 
-def backbone_outputs(encoder: nn.Module, part: PaddedJets, index: torch.Tensor, device: torch.device,
+def backbone_outputs(encoder: nn.Module, part: PaddedJets, index: torch.Tensor | None, device: torch.device,
                      cache: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokens and registers of the batch ``part`` (rows ``index`` of its set): from the frozen
     encoder's cached outputs when there are any, else from a forward pass."""
-    if cache is None:
+    if cache is None or index is None:
         return encode(encoder, part, device)
     return cache[0][index, :part.mask.shape[1]].to(device), cache[1][index].to(device)
 
@@ -278,8 +282,9 @@ def _snapshot(modules: list[nn.Module]) -> list[dict[str, torch.Tensor]]:
     return [{k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for m in modules]
 
 
-def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets, params: dict[str, Any],
-               device: torch.device, progress: bool = True, max_seconds: float | None = None) -> Training:
+def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val: PaddedJets,
+               params: dict[str, Any], device: torch.device, progress: bool = True,
+               max_seconds: float | None = None) -> Training:
     """Train the head (and the encoder, by mode) with early stopping on the validation loss;
     leaves the head and the encoder at the weights of the best validation loss.
 
@@ -291,7 +296,10 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
     head = make_head(task, encoder, params).to(device)
     frozen = schedule == "fixed"
     cache = val_cache = None
-    if frozen and (len(train) + len(val)) * train.mask.shape[1] * encoder.dim * 4 <= CACHE_LIMIT_BYTES:
+    streamed = isinstance(train, JetStream)
+    n_train = train.n_jets if streamed else len(train)
+    if frozen and not streamed and (len(train) + len(val)) * train.mask.shape[1] * encoder.dim * 4 \
+            <= CACHE_LIMIT_BYTES:
         cache, val_cache = encode_all(encoder, train, device), encode_all(encoder, val, device)
     groups = [{"params": list(head.parameters())}]
     if not frozen:
@@ -299,11 +307,23 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
         groups.append({"params": [p for p in encoder.parameters() if p.requires_grad]})
     trained = [head] if frozen else [head, encoder]
     optimiser = torch.optim.AdamW(groups, lr=s["lr"], weight_decay=s["weight_decay"])
-    plan = BatchPlan(len(train), s["batch_size"], seed, lengths=train.lengths)
+    if streamed:  # one pool in memory at a time; a frozen encoder runs on every batch
+        batches = stream_batches(train, StreamPosition(), pin_memory=device.type == "cuda")
+        batch_size = train.batch_size
+
+        def next_batch(step: int) -> tuple[PaddedJets, torch.Tensor | None]:
+            return next(batches), None
+    else:
+        plan = BatchPlan(len(train), s["batch_size"], seed, lengths=train.lengths)
+        batch_size = plan.batch_size
+
+        def next_batch(step: int) -> tuple[PaddedJets, torch.Tensor | None]:
+            index = plan(step)
+            return train.subset(index), index
     # a fine-tuned encoder has its full learning rate only after frozen_steps and as many of warm-up
     min_steps = 2 * s["frozen_steps"] if schedule in ("finetune", "supervised") else 0
     max_steps, patience = s["steps"], s["patience"]
-    eval_every = evaluation_interval(s["eval_every"], len(train), plan.batch_size)
+    eval_every = evaluation_interval(s["eval_every"], n_train, batch_size)
     desc = f"{params['benchmark']} {params['backbone_name']}/{mode}/seed{seed}"
     bar = tqdm(range(max_steps), desc=desc, unit="step", disable=not progress, mininterval=2.0)
     curve: list[dict[str, float]] = []
@@ -312,8 +332,7 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
     start = time.perf_counter()
     for step in bar:
         head.train()
-        index = plan(step)
-        part = train.subset(index)
+        part, index = next_batch(step)
         head_lr, encoder_lr = learning_rates(step, max_steps, schedule, s)
         for group, lr in zip(optimiser.param_groups, (head_lr, encoder_lr), strict=False):
             group["lr"] = lr
@@ -353,7 +372,7 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets, val: PaddedJets
     return Training(head, curve, best_step, step + 1, stop_reason, best_loss, curve[-1]["train_loss"])
 
 
-def train_and_score(params: dict[str, Any], train: PaddedJets, val: PaddedJets, test: PaddedJets,
+def train_and_score(params: dict[str, Any], train: PaddedJets | JetStream, val: PaddedJets, test: PaddedJets,
                     device: torch.device, checkpoint: str | Path | None = None,
                     tokenizer: str | Path | None = None, progress: bool = True,
                     max_seconds: float | None = None) -> tuple[Any, dict[str, Any]]:
@@ -367,8 +386,9 @@ def train_and_score(params: dict[str, Any], train: PaddedJets, val: PaddedJets, 
     fit = train_head(task, encoder, train, val, params, device, progress, max_seconds)
     train_seconds = time.perf_counter() - start
     scores = task.score(predict(encoder, fit.head, test, device, task.output), test)
+    n_train = train.n_jets if isinstance(train, JetStream) else len(train)
     row = {"backbone": params["backbone_name"], "mode": params["mode"], "seed": params["seed"],
-           "n_train": len(train), "n_val": len(val), **scores, "final_train_loss": fit.last_train_loss,
+           "n_train": n_train, "n_val": len(val), **scores, "final_train_loss": fit.last_train_loss,
            "best_val_loss": fit.best_val_loss, "best_step": fit.best_step, "stopped_step": fit.stopped_step,
            "stop_reason": fit.stop_reason, "learning_curve": fit.curve,
            "train_seconds": round(train_seconds, 1), "architecture": encoder.config,
@@ -376,6 +396,24 @@ def train_and_score(params: dict[str, Any], train: PaddedJets, val: PaddedJets, 
     if "n_signal" in params["point"]:
         row["n_signal"] = params["point"]["n_signal"]
     return task, row
+
+
+def streams(params: dict[str, Any]) -> bool:
+    """Whether this run streams its training jets: loader ``stream`` at the `all` point, outside
+    CWoLa (whose mixed halves and data-efficiency subsets are drawn in memory)."""
+    return (params["settings"].get("loader") == "stream" and params["benchmark"] != "cwola_sic"
+            and params["point"].get("n_train", 0) is None)
+
+
+def _stream(params: dict[str, Any], train_file: str | Path, sample: str) -> JetStream:
+    if Path(train_file).suffix != ".json":
+        raise ValueError(f"{train_file}: loader 'stream' reads a split's manifest "
+                         "(data/jets/SAMPLE/train.json), not a single file")
+    s = params["settings"]
+    stream = JetStream(train_file, s["batch_size"], params["seed"], pool_jets=s["pool_jets"])
+    if stream.sample_name != sample:
+        raise JetFileError(f"{train_file}: jets made for sample '{stream.sample_name}', not '{sample}'")
+    return stream
 
 
 def run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str | Path, test_file: str | Path,
@@ -387,8 +425,12 @@ def run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str 
     set_threads(threads)
     device = resolve_device(params["device"])
     sample = BENCHMARK_SAMPLES[params["benchmark"]]
-    sets = [pad_jets(read_jet_set(f, sample)) for f in (train_file, val_file, test_file)]
-    task, row = train_and_score(params, *sets, device, checkpoint, tokenizer, progress)
+    val, test = (pad_jets(read_jet_set(f, sample)) for f in (val_file, test_file))
+    if streams(params):
+        train: PaddedJets | JetStream = _stream(params, train_file, sample)
+    else:
+        train = pad_jets(read_jet_set(train_file, sample))
+    task, row = train_and_score(params, train, val, test, device, checkpoint, tokenizer, progress)
     meta = provenance("downstream", params)
     result = {"benchmark": params["benchmark"], "metric": task.metric, "config_hash": meta["config_hash"],
               "rows": [row], "provenance": meta,

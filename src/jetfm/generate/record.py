@@ -47,23 +47,41 @@ def hadron_level_mask(status: np.ndarray, pdg_id: np.ndarray) -> np.ndarray:
     """
     abs_status = np.abs(status)
     hard = (abs_status >= 21) & (abs_status <= 23)
-    return (status > 0) | (abs_status >= 81) | hard | np.isin(np.abs(pdg_id), RESONANCE_IDS)
+    abs_id = np.abs(pdg_id)
+    resonance = abs_id == RESONANCE_IDS[0]
+    for value in RESONANCE_IDS[1:]:  # four comparisons: cheaper than np.isin's sort
+        resonance |= abs_id == value
+    return (status > 0) | (abs_status >= 81) | hard | resonance
 
 
 class ChargeTable:
-    """Particle charge by PDG id, from Pythia's own particle data, cached per id."""
+    """Particle charge by PDG id, from Pythia's own particle data.
+
+    The ids seen so far are kept sorted with their charges, so a batch is one binary search
+    per particle; Pythia is asked only about ids not seen before (no sort of the batch).
+    """
 
     def __init__(self, particle_data: Any) -> None:
         self._data = particle_data
-        self._cache: dict[int, float] = {}
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._charges = np.zeros(0, dtype=np.float32)
 
     def __call__(self, pdg_id: np.ndarray) -> np.ndarray:
-        unique, inverse = np.unique(pdg_id, return_inverse=True)
-        for value in unique.tolist():
-            if value not in self._cache:
-                self._cache[value] = float(self._data.charge(value))
-        charges = np.array([self._cache[v] for v in unique.tolist()], dtype=np.float32)
-        return charges[inverse]
+        pdg_id = np.asarray(pdg_id, dtype=np.int64)
+        where = np.searchsorted(self._ids, pdg_id).clip(0, max(len(self._ids) - 1, 0))
+        known = (self._ids[where] == pdg_id) if len(self._ids) else np.zeros(len(pdg_id), dtype=bool)
+        if not known.all():  # new ids: ask Pythia once each, then look everything up again
+            new = np.unique(pdg_id[~known])
+            ids = np.concatenate([self._ids, new])
+            charges = np.concatenate([self._charges,
+                                      np.array([self._data.charge(int(v)) for v in new], dtype=np.float32)])
+            order = np.argsort(ids, kind="stable")
+            self._ids, self._charges = ids[order], charges[order]
+            where = np.searchsorted(self._ids, pdg_id)
+        return self._charges[where]
+
+
+_VEC4 = ("px", "py", "pz", "e")
 
 
 def batch_to_columns(batch: ak.Array, charge_of: ChargeTable,
@@ -71,32 +89,59 @@ def batch_to_columns(batch: ak.Array, charge_of: ChargeTable,
     """Flatten a ``nextBatch`` result; keep the hadron-level record, or all of it.
 
     Returns per-event particle counts and flat numpy columns of :data:`PARTICLE_FIELDS`.
+    Reads the arrays under the awkward layout directly and gathers only the kept particles
+    (about half of the record), one copy per column; a layout of another shape (another
+    pythia8mc) goes through awkward's high-level functions instead, with the same result.
     """
     prt = batch.prt
     counts = ak.num(prt).to_numpy()
+    flat = ak.to_layout(ak.flatten(prt))
+    vprod = flat.content("vProd") if "vProd" in flat.fields else None
+    if not (isinstance(vprod, ak.contents.IndexedOptionArray)
+            and isinstance(vprod.content, ak.contents.RecordArray)
+            and isinstance(flat.content("p"), ak.contents.RecordArray)):
+        return _columns_via_awkward(prt, counts, charge_of, full_record)
+    status, pdg = flat.content("status").data, flat.content("id").data
+    keep = np.ones(len(status), dtype=bool) if full_record else hadron_level_mask(status, pdg)
+    rows = np.flatnonzero(keep)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    # Pythia leaves vProd unset (None, index -1) at the origin
+    where = vprod.index.data[rows]
+    unset = where < 0
+    where[unset] = 0
+    columns = {"no": rows - np.repeat(starts, counts)[rows], "id": pdg[rows], "status": status[rows],
+               "mother1": flat.content("mother1").data[rows], "mother2": flat.content("mother2").data[rows],
+               "m": flat.content("m").data[rows]}
+    momentum = flat.content("p")
+    for name in _VEC4:
+        columns[name] = momentum.content(name).data[rows]
+    for name, stored in zip(_VEC4, ("x", "y", "z", "t"), strict=True):
+        values = vprod.content.content(name).data[where]
+        values[unset] = 0.0
+        columns[stored] = values
+    return _finish(columns, keep, counts, charge_of)
+
+
+def _columns_via_awkward(prt: ak.Array, counts: np.ndarray, charge_of: ChargeTable,
+                         full_record: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     flat = ak.flatten(prt)
     status = ak.to_numpy(flat.status)
     pdg = ak.to_numpy(flat.id)
     keep = np.ones(len(status), dtype=bool) if full_record else hadron_level_mask(status, pdg)
-    vprod = flat.vProd
-    columns = {
-        "no": ak.to_numpy(ak.flatten(ak.local_index(prt))),
-        "id": pdg,
-        "status": status,
-        "mother1": ak.to_numpy(flat.mother1),
-        "mother2": ak.to_numpy(flat.mother2),
-        "px": ak.to_numpy(flat.p.px),
-        "py": ak.to_numpy(flat.p.py),
-        "pz": ak.to_numpy(flat.p.pz),
-        "e": ak.to_numpy(flat.p.e),
-        "m": ak.to_numpy(flat.m),
-        # Pythia leaves vProd unset (None) at the origin.
-        "x": ak.to_numpy(ak.fill_none(vprod.px, 0.0)),
-        "y": ak.to_numpy(ak.fill_none(vprod.py, 0.0)),
-        "z": ak.to_numpy(ak.fill_none(vprod.pz, 0.0)),
-        "t": ak.to_numpy(ak.fill_none(vprod.e, 0.0)),
-    }
-    columns = {k: v[keep] for k, v in columns.items()}
+    vprod = ak.fill_none(flat.vProd, dict.fromkeys(_VEC4, 0.0))
+    columns = {"no": ak.to_numpy(ak.flatten(ak.local_index(prt))), "id": pdg, "status": status,
+               "mother1": ak.to_numpy(flat.mother1), "mother2": ak.to_numpy(flat.mother2),
+               "m": ak.to_numpy(flat.m)}
+    for name in _VEC4:
+        columns[name] = ak.to_numpy(flat.p[name])
+    for name, stored in zip(_VEC4, ("x", "y", "z", "t"), strict=True):
+        columns[stored] = ak.to_numpy(vprod[name])
+    return _finish({k: v[keep] for k, v in columns.items()}, keep, counts, charge_of)
+
+
+def _finish(columns: dict[str, np.ndarray], keep: np.ndarray, counts: np.ndarray,
+            charge_of: ChargeTable) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Charges, per-event counts of the kept particles, the stored dtypes."""
     columns["charge"] = charge_of(columns["id"])
     event_of_particle = np.repeat(np.arange(len(counts)), counts)
     kept_counts = np.bincount(event_of_particle[keep], minlength=len(counts))

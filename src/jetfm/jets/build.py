@@ -127,32 +127,6 @@ def label_names(sample: str) -> list[str]:
     return list(LABEL_NAMES[sample])
 
 
-def balance_classes(labels: np.ndarray, fractions: dict[int, float], rng: np.random.Generator) -> np.ndarray:
-    """Keep-mask that resamples ``labels`` to the target class fractions.
-
-    Keeps as many jets as the scarcest class allows: N = min_k n_k / f_k, then floor(N f_k)
-    jets of class k, chosen at random. Classes with fraction 0 are dropped.
-    """
-    total = sum(fractions.values())
-    target = {k: v / total for k, v in fractions.items()}
-    counts = {k: int((labels == k).sum()) for k in target}
-    wanted = [counts[k] / f for k, f in target.items() if f > 0]
-    n_total = min(wanted) if wanted else 0.0
-    keep = np.zeros(len(labels), dtype=bool)
-    for k, f in target.items():
-        rows = np.flatnonzero(labels == k)
-        n = min(len(rows), int(np.floor(n_total * f + 1e-9)))
-        keep[rng.choice(rows, size=n, replace=False)] = True
-    return keep
-
-
-def _class_fractions(sample: str, fractions: dict[str, float] | None) -> dict[int, float] | None:
-    if fractions is None:
-        return None
-    names = [n.lower() for n in label_names(sample)]
-    return {i: float(fractions.get(name, 0.0)) for i, name in enumerate(names)}
-
-
 def _tables_from_events(path: Path, params: dict[str, Any]) -> tuple[JetTable, int, int]:
     """One generated event file → its jets, the number of events and the file's seed."""
     det = params["detector"]
@@ -174,21 +148,23 @@ def _tables_from_events(path: Path, params: dict[str, Any]) -> tuple[JetTable, i
 
 def build_jet_sets(event_files: Sequence[str | Path], params: dict[str, Any],
                    outputs: dict[str, str | Path], progress: bool = True) -> dict[str, int]:
-    """Turn ROOT files into train/val/test Parquet jet sets.
+    """Turn ROOT files (usually one shard) into train/val/test Parquet jet files.
 
     ``params`` is ``stage_params(cfg, 'jets', sample=...)``: generated event files for
     source ``pythia``, public-dataset files for ``btag-root``/``jetclass-root``.
-    ``outputs`` maps split → path. Returns the number of jets per split.
+    ``outputs`` maps split → path. Returns the number of jets per split. A jet's split is a
+    pure function of (detector seed, file name, event), so adding a shard never moves a jet
+    between splits; class fractions are applied by the split's manifest (:mod:`jetfm.jets.manifest`).
     """
     jets_cfg, sample, source = params["jets"], params["sample"], params["source"]
     if set(outputs) != set(SPLITS):
         raise ValueError(f"outputs must name the splits {SPLITS}, got {sorted(outputs)}")
     if not event_files:
         raise ValueError("no input files given")
-    _refuse_repeated_inputs([Path(p) for p in event_files], source)
+    paths = [Path(p) for p in event_files]
+    event_keys = _refuse_repeated_inputs(paths, source)
     parts: dict[str, list[JetTable]] = {s: [] for s in SPLITS}
-    for path in tqdm([Path(p) for p in event_files], desc=f"jets {sample}", unit="file",
-                     disable=not progress):
+    for path in tqdm(paths, desc=f"jets {sample}", unit="file", disable=not progress):
         if source == "pythia":
             table, n_events, seed = _tables_from_events(path, params)
         else:
@@ -203,27 +179,24 @@ def build_jet_sets(event_files: Sequence[str | Path], params: dict[str, Any],
     meta = provenance("jets", params) | {
         "label_names": label_names(sample),
         "origin_names": list(ORIGIN_NAMES),
-        "inputs": [Path(p).name for p in event_files],
+        "inputs": [p.name for p in paths],
+        # what a manifest needs to refuse two shards of the same events
+        "event_keys": event_keys,
     }
-    fractions = _class_fractions(sample, jets_cfg["fractions"])
-    tables = {}
-    for i, name in enumerate(SPLITS):
-        table = JetTable.concatenate(parts[name])
-        if fractions is not None:
-            table = table.select(balance_classes(table.jets["label"], fractions,
-                                                 np.random.default_rng(1000 + i)))
-        tables[name] = table
+    tables = {name: JetTable.concatenate(parts[name]) for name in SPLITS}
     if sum(t.n_jets for t in tables.values()) == 0:  # checked before anything is written
-        raise ValueError(f"the selection selects no jets from {len(event_files)} files "
+        raise ValueError(f"the selection selects no jets from {len(paths)} files "
                          f"(config key 'samples.{sample}.jets'); nothing written")
-    write_jet_tables(tables, outputs, {name: meta | {"split": name} for name in tables})
+    write_jet_tables(tables, outputs, {name: meta | {"split": name} for name in tables},
+                     row_group_jets=jets_cfg.get("row_group_jets"))
     return {name: table.n_jets for name, table in tables.items()}
 
 
-def _refuse_repeated_inputs(paths: list[Path], source: str) -> None:
+def _refuse_repeated_inputs(paths: list[Path], source: str) -> list[list[Any]]:
     """The same events twice would double every jet: the same file, or a generated file whose
     Pythia seed and process another one already has."""
     seen: dict[Any, Path] = {}
+    event_keys: list[list[Any]] = []
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"event file not found: {path}")
@@ -231,8 +204,10 @@ def _refuse_repeated_inputs(paths: list[Path], source: str) -> None:
         if source == "pythia":
             made_by = read_provenance(path)
             keys.append((made_by.get("config", {}).get("process"), made_by.get("pythia_seed")))
+            event_keys.append(list(keys[-1]))
         for key in keys:
             if key in seen:
                 what = "given twice" if key == path.resolve() else f"holds the same events as {seen[key]}"
                 raise ValueError(f"{path}: {what} (each event file may be read once)")
             seen[key] = path
+    return event_keys

@@ -104,15 +104,23 @@ def write_jet_table(table: JetTable, path: str | Path, metadata: dict[str, Any])
 
 
 def write_jet_tables(tables: Mapping[str, JetTable], paths: Mapping[str, str | Path],
-                     metadata: Mapping[str, dict[str, Any]]) -> None:
-    """Several jet files (the splits of one set), all or none: a failure leaves no partial set."""
+                     metadata: Mapping[str, dict[str, Any]], row_group_jets: int | None = None) -> None:
+    """Several jet files (the splits of one shard), all or none: a failure leaves no partial set.
+    ``row_group_jets`` jets per Parquet row group, the unit a streaming reader reads."""
     names = list(tables)
     with atomic_outputs(paths[n] for n in names) as tmps:
         for name, tmp in zip(names, tmps, strict=True):
-            pq.write_table(to_arrow(tables[name], metadata[name]), tmp, compression="zstd")
+            pq.write_table(to_arrow(tables[name], metadata[name]), tmp, compression="zstd",
+                           row_group_size=row_group_jets)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The jetfm metadata of a jet file, or of a manifest's split (its first shard's, with the
+    manifest's own entries)."""
+    if Path(path).suffix == ".json":
+        from jetfm.jets.manifest import manifest_metadata
+
+        return manifest_metadata(path)
     schema = _open(path).schema_arrow
     raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
@@ -161,14 +169,30 @@ def read_jet_set(path: str | Path, sample: str | None = None, max_jets: int | No
 
 
 def read_jet_table(path: str | Path, max_jets: int | None = None) -> JetTable:
-    """Read a jet Parquet file written by :func:`write_jet_table` (first ``max_jets`` rows)."""
+    """The jets of a Parquet file written by :func:`write_jet_table`, or of a split's manifest
+    (``data/jets/{sample}/{split}.json``: its shards, with its class allotment), in memory
+    (first ``max_jets``)."""
+    if Path(path).suffix == ".json":
+        from jetfm.jets.manifest import read_manifest_table
+
+        return read_manifest_table(path, max_jets)
+    return read_jet_file(path, max_jets)
+
+
+def read_jet_file(path: str | Path, max_jets: int | None = None,
+                  row_groups: Sequence[int] | None = None) -> JetTable:
+    """One jet Parquet file, or some of its row groups; the first ``max_jets`` rows (reading
+    only the row groups that hold them)."""
     handle = _open(path)
     names = set(handle.schema_arrow.names)
     missing = sorted((set(JET_COLUMNS) | {"constituents"}) - names)
     if missing:
         raise JetFileError(f"{path}: missing columns {missing}")
+    if row_groups is None and max_jets is not None:
+        sizes = np.cumsum([handle.metadata.row_group(i).num_rows for i in range(handle.num_row_groups)])
+        row_groups = range(min(int(np.searchsorted(sizes, max_jets)) + 1, handle.num_row_groups))
     try:
-        arrow = handle.read()
+        arrow = handle.read() if row_groups is None else handle.read_row_groups(list(row_groups))
     except (pa.ArrowInvalid, OSError) as exc:
         raise JetFileError(f"{path}: cannot be read, truncated? ({exc})") from exc
     if max_jets is not None:

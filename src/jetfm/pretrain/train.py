@@ -22,8 +22,9 @@ from tqdm import tqdm
 
 from jetfm.config import config_hash
 from jetfm.data.features import FEATURE_VERSION, PaddedJets, pad_jets
+from jetfm.data.stream import JetStream, StreamPosition, stream_batches
 from jetfm.jets.build import label_names
-from jetfm.jets.parquet_io import read_jet_set
+from jetfm.jets.parquet_io import JetFileError, read_jet_set
 from jetfm.models import JetEncoder
 from jetfm.models.token_encoder import Backbone, TokenJetEncoder
 from jetfm.pretrain.gpt import NextTokenModel
@@ -168,10 +169,18 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
     device = resolve_device(params["device"])
     torch.manual_seed(opt["seed"])
 
-    train = pad_jets(read_jet_set(train_file, recipe.get("sample")))
-    val = pad_jets(read_jet_set(val_file, recipe.get("sample")))
-    width = max(train.mask.shape[1], val.mask.shape[1])
-    tokenizers, (train_tokens, val_tokens) = _load_tokens(tokenizer_files, params, [train, val])
+    sample, loader = recipe.get("sample"), opt.get("loader", "memory")
+    val = pad_jets(read_jet_set(val_file, sample, max_jets=opt.get("val_jets")))
+    if loader == "memory":
+        train = pad_jets(read_jet_set(train_file, sample))
+        width = max(train.mask.shape[1], val.mask.shape[1])
+        tokenizers, (train_tokens, val_tokens) = _load_tokens(tokenizer_files, params, [train, val])
+        probe_source = train
+    else:
+        tokenizers, (val_tokens,) = _load_tokens(tokenizer_files, params, [val])
+        stream = _train_stream(train_file, sample, opt, tokenizers)
+        width = max(stream.max_length, val.mask.shape[1])
+        probe_source = stream.sample(opt["probe_jets"], opt["seed"])
     n_tokens = {task: tok.n_tokens for task, tok in tokenizers.items()}
 
     model = build_model(recipe, width, n_tokens, tokenizers).to(device)
@@ -183,6 +192,7 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
 
     resume = Path(f"{out}.resume")
     signature = config_hash(params)
+    position = StreamPosition()
     state = _read_resume(resume, device)
     if state is not None:
         if state.get("signature") == signature:
@@ -190,9 +200,23 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
             optimiser.load_state_dict(state["optimiser"])
             schedule.load_state_dict(state["schedule"])
             history, step = state["history"], state["step"]
+            position = StreamPosition(**state.get("stream", {}))
 
-    plan = BatchPlan(len(train), opt["batch_size"], opt["seed"], lengths=train.lengths)
-    probe_train = _subset_for_probe(train, opt["probe_jets"], opt["seed"])
+    if loader == "memory":
+        plan = BatchPlan(len(train), opt["batch_size"], opt["seed"], lengths=train.lengths)
+
+        def next_batch(step: int) -> tuple[PaddedJets, dict[str, torch.Tensor]]:
+            index = plan(step)
+            part = train.subset(index)
+            return part, _batch_tokens(train_tokens, index, part.mask.shape[1], device)
+    else:
+        batches = stream_batches(stream, position, opt["loader_workers"], pin_memory=device.type == "cuda")
+
+        def next_batch(step: int) -> tuple[PaddedJets, dict[str, torch.Tensor]]:
+            part = next(batches)
+            return part, {task: t.to(device) for task, t in (part.tokens or {}).items()}
+
+    probe_train = _subset_for_probe(probe_source, opt["probe_jets"], opt["seed"])
     probe_val = _subset_for_probe(val, opt["probe_jets"], opt["seed"] + 1)
     bar = tqdm(total=opt["steps"], initial=step, desc=f"pretrain {params['name']}", unit="step",
                disable=not progress, mininterval=2.0)
@@ -202,11 +226,9 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
     model.train()
     tick, jets_since = time.perf_counter(), 0
     while step < opt["steps"]:
-        index = plan(step)
+        part, batch_tokens = next_batch(step)
         gen = step_generator(opt["seed"], step)
         noise = gen if device.type == "cpu" else step_generator(opt["seed"], step, device)
-        part = train.subset(index)
-        batch_tokens = _batch_tokens(train_tokens, index, part.mask.shape[1], device)
         result = batch_losses(model, recipe, part, batch_tokens, gen, noise, device)
         optimiser.zero_grad(set_to_none=True)
         result["loss"].backward()
@@ -214,7 +236,7 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
         optimiser.step()
         schedule.step()
         step += 1
-        jets_since += len(index)
+        jets_since += len(part)
 
         last = step == opt["steps"]
         if step % 10 == 0 or last:
@@ -234,7 +256,7 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
             with atomic_output(resume) as tmp:
                 torch.save({"signature": signature, "model": model.state_dict(),
                             "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
-                            "history": history, "step": step}, tmp)
+                            "history": history, "step": step, "stream": position.state_dict()}, tmp)
         if on_step is not None:
             on_step(step)
     bar.close()
@@ -263,6 +285,20 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
     plot_pretraining(history, Path(metrics_out).with_suffix(".png"), title=params["name"])
     resume.unlink(missing_ok=True)
     return final
+
+
+def _train_stream(train_file: str | Path, sample: str | None, opt: Mapping[str, Any],
+                  tokenizers: Mapping[str, Tokenizer]) -> JetStream:
+    """The streamed training jets of loader ``stream`` (tokenized per pool): a split's manifest
+    is required."""
+    if Path(train_file).suffix != ".json":
+        raise ValueError(f"{train_file}: pretrain.loader 'stream' reads a split's manifest "
+                         "(data/jets/SAMPLE/train.json), not a single file")
+    stream = JetStream(train_file, opt["batch_size"], opt["seed"], pool_jets=opt["pool_jets"],
+                       tokenizers=tokenizers)
+    if sample is not None and stream.sample_name != sample:
+        raise JetFileError(f"{train_file}: jets made for sample '{stream.sample_name}', not '{sample}'")
+    return stream
 
 
 def _read_resume(resume: Path, device: torch.device) -> dict[str, Any] | None:

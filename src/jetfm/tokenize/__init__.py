@@ -53,7 +53,8 @@ def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str
     """
     cfg, name = params["tokenizer"], params["name"]
     kind = cfg.get("kind", "kmeans")
-    train = pad_jets(read_jet_set(train_file, params.get("sample")))
+    bound = cfg.get("fit_jets")  # a sample of the split: bounded memory at any data size
+    train = pad_jets(read_jet_set(train_file, params.get("sample"), max_jets=bound))
     if kind == "kmeans":
         tokenizer: Tokenizer = fit_kmeans(train, name, cfg, threads=threads, progress=progress)
     elif kind == "vqvae":
@@ -61,7 +62,7 @@ def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str
     else:
         raise ValueError(f"tokenizer '{name}': unknown kind {kind!r} (expected 'kmeans' or 'vqvae')")
 
-    val = pad_jets(read_jet_set(val_file, params.get("sample")))
+    val = pad_jets(read_jet_set(val_file, params.get("sample"), max_jets=bound))
     valid = val.mask
     tokens = tokenizer.tokens(val)[valid].numpy()
     names = tokenizer.feature_names

@@ -54,6 +54,7 @@ class KMeansTokenizer:
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Token (nearest centroid) of each row of preprocessed features [n, 7]."""
+        faiss.omp_set_num_threads(torch.get_num_threads())  # no more threads than the caller's
         index = faiss.IndexFlatL2(self.centroids.shape[1])
         index.add(np.ascontiguousarray(self.centroids))
         _, token = index.search(np.ascontiguousarray(features, dtype=np.float32), 1)
