@@ -447,10 +447,16 @@ with atomic_output(sys.argv[1]) as tmp:
 """
 
 
+def _interruptible() -> None:
+    """A child started from a background job inherits SIGINT ignored; give it Ctrl-C back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_terminated_write_leaves_no_temporary_file(tmp_path: Path, signum: int) -> None:
     out = tmp_path / "jets.parquet"
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(out)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(out)], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=_interruptible)
     assert proc.stdout is not None
     tmp = Path(proc.stdout.readline().strip())
     assert tmp.exists() and tmp.name == f".jets.parquet.tmp-{proc.pid}"
