@@ -18,19 +18,25 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from jetfm.config import stage_params, validate_config
 from jetfm.generate import generate_shard, pythia_settings, shard_seed
 
 
-def bare_loop(settings: list[str], n: int) -> float:
-    """Seconds per event of a bare next() loop (initialisation excluded)."""
+def _pythia(settings: list[str]) -> Any:
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
     for line in settings:
         pythia.readString(line)
     pythia.init()
+    return pythia
+
+
+def bare_loop(settings: list[str], n: int) -> float:
+    """Seconds per event of a bare next() loop (initialisation excluded)."""
+    pythia = _pythia(settings)
     start = time.perf_counter()
     done = 0
     while done < n:
@@ -41,12 +47,7 @@ def bare_loop(settings: list[str], n: int) -> float:
 def batch_loop(settings: list[str], n: int) -> float:
     """Seconds per event of ``nextBatch`` alone, in the stage's batches of 1000: Pythia plus
     pythia8mc's conversion of the event records to awkward arrays, nothing of jetfm's."""
-    import pythia8mc
-
-    pythia = pythia8mc.Pythia("", False)
-    for line in settings:
-        pythia.readString(line)
-    pythia.init()
+    pythia = _pythia(settings)
     start = time.perf_counter()
     done = 0
     while done < n:

@@ -130,34 +130,33 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        for loader in ("memory", "stream") if "pretrain" in args.rss.split(",") else ():
-            for size in sizes:
-                if loader == "memory" and size > args.memory_max:
-                    continue
-                manifest = work / f"train-{size}.json"
-                n = replicated_manifest(train, size, manifest)
-                params = json.loads(json.dumps(base))
-                params["pretrain"]["loader"] = loader
-                result = run_pretrain(params, manifest, val, tokenizers, work)
-                rows.append({"stage": "pretrain", "loader": loader, "jets": n, **result})
-                print(f"{loader:6s} {n:>9d} jets: peak RSS {result['peak_rss_mb']:7.0f} MB, "
-                      f"{result['jets_per_s']:.0f} jets/s, {result['wall_s']:.0f} s", file=sys.stderr)
-        # one downstream job (jetclass_accuracy, scratch, the backbone's encoder) at every size
         sample_test = args.jets / "test.json"
-        for loader in ("memory", "stream") if "downstream" in args.rss.split(",") else ():
-            for size in sizes:
-                if loader == "memory" and size > args.memory_max:
-                    continue
-                manifest = work / f"train-{size}.json"
-                n = replicated_manifest(train, size, manifest)
-                params = stage_params(cfg, "downstream", benchmark="jetclass_accuracy",
-                                      backbone=args.backbone, mode="scratch", point="all", seed="0")
-                params["settings"] |= {"loader": loader, "steps": args.steps, "eval_every": args.steps,
-                                       "val_jets": 2000}
-                result = run_downstream(params, manifest, val, sample_test, work)
-                rows.append({"stage": "downstream", "loader": loader, "jets": n, **result})
-                print(f"downstream {loader:6s} {n:>9d} jets: peak RSS {result['peak_rss_mb']:7.0f} MB, "
-                      f"{result['wall_s']:.0f} s", file=sys.stderr)
+
+        def pretrain_run(loader: str, manifest: Path) -> dict:
+            params = json.loads(json.dumps(base))
+            params["pretrain"]["loader"] = loader
+            return run_pretrain(params, manifest, val, tokenizers, work)
+
+        def downstream_run(loader: str, manifest: Path) -> dict:
+            # one downstream job: jetclass_accuracy, scratch, the backbone's encoder
+            params = stage_params(cfg, "downstream", benchmark="jetclass_accuracy",
+                                  backbone=args.backbone, mode="scratch", point="all", seed="0")
+            params["settings"] |= {"loader": loader, "steps": args.steps, "eval_every": args.steps,
+                                   "val_jets": 2000}
+            return run_downstream(params, manifest, val, sample_test, work)
+
+        stages = {"pretrain": pretrain_run, "downstream": downstream_run}
+        for stage in [s for s in args.rss.split(",") if s]:
+            for loader in ("memory", "stream"):
+                for size in sizes:
+                    if loader == "memory" and size > args.memory_max:
+                        continue
+                    manifest = work / f"train-{size}.json"
+                    n = replicated_manifest(train, size, manifest)
+                    result = stages[stage](loader, manifest)
+                    rows.append({"stage": stage, "loader": loader, "jets": n, **result})
+                    print(f"{stage} {loader:6s} {n:>9d} jets: peak RSS {result['peak_rss_mb']:7.0f} MB, "
+                          f"{result['wall_s']:.0f} s", file=sys.stderr)
         ratios, speeds = [], {"memory": [], "stream": []}
         for round_ in range(args.rounds):  # --rounds 0: none
             order = ("memory", "stream") if round_ % 2 == 0 else ("stream", "memory")
