@@ -191,3 +191,42 @@ def test_workflow_runs_on_slurm(slurm_cluster, tmp_path):
             assert "gpu:1" in job.get("TresPerJob", ""), job
         else:
             assert "gpu" not in job.get("TresPerJob", ""), job
+
+
+def test_pretraining_on_two_slurm_tasks_matches_one_process(slurm_cluster, tmp_path):
+    """pretrain.resources asks for two ranks: the SLURM job holds two tasks, srun starts them, they
+    train as one DDP group (gloo: tiny.yaml trains on the CPU) and the checkpoint is the one a
+    single process makes."""
+    import torch
+    import yaml
+
+    workdir = (tmp_path / "wf").resolve()
+    workdir.mkdir()
+    _copy_workflow(workdir)
+    env = dict(os.environ)
+    env["JETFM_SLURM_PARTITION"] = "main"
+    env.pop("JETFM_SLURM_ACCOUNT", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for key in [k for k in env if k.startswith("SLURM_")]:
+        del env[key]
+    target = "models/backbones/mpm-kmeans.pt"
+    # one process, on this machine
+    local = subprocess.run([sys.executable, "-m", "snakemake", target, "--cores", "2", "--configfile",
+                            CONFIGFILE], cwd=workdir, env=env, capture_output=True, text=True,
+                           timeout=TIMEOUT_S)
+    assert local.returncode == 0, local.stderr[-4000:]
+    one = torch.load(workdir / target, weights_only=False)
+    (workdir / "ranks.yaml").write_text(yaml.safe_dump({"pretrain": {"resources": {"gpus_per_node": 2}}}))
+    cmd = [sys.executable, "-m", "snakemake", target, "--profile", PROFILE, "--configfile", CONFIGFILE,
+           "ranks.yaml", *EXTRA_ARGS]
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"snakemake failed:\n{output[-8000:]}"
+    submitted = SUBMITTED_RE.findall(output)
+    assert len(submitted) == 1, output[-4000:]  # only the pre-training re-ran: its launcher changed
+    job = _scontrol_jobs()[submitted[0][0]]
+    assert job["JobState"] == "COMPLETED" and job["NumTasks"] == "2", job
+    two = torch.load(workdir / target, weights_only=False)
+    assert one["ranks"] == 1 and two["ranks"] == 2
+    for key, value in one["model_state"].items():
+        torch.testing.assert_close(two["model_state"][key], value, rtol=0, atol=1e-6, msg=key)

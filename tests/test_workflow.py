@@ -218,6 +218,39 @@ def test_the_dag_and_the_command_line_read_one_config(workdir: Path, rule: str, 
     assert dag[0] == json.loads(json.dumps(cli))
 
 
+def test_training_ranks_from_config_choose_the_launcher(tmp_path: Path) -> None:
+    """pretrain.resources: one rank runs jetfm, several on a node torchrun, several nodes srun +
+    torchrun; a backbone's own resources win; each rank gets pretrain.threads."""
+    for item in ("Snakefile", "config.yaml", "config", "workflow", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    (tmp_path / "ranks.yaml").write_text(yaml.safe_dump({
+        "pretrain": {"threads": 3, "resources": {"gpus_per_node": 2}},
+        "backbones": {"one": {"resources": {"gpus_per_node": 1}}, "two": {},
+                      "many": {"resources": {"nodes": 2, "gpus_per_node": 4}}}}))
+    targets = [f"models/backbones/{name}.pt" for name in ("one", "two", "many")]
+    proc = _snakemake(tmp_path, *targets, "--configfile", "config/tiny.yaml", "ranks.yaml", "--dry-run",
+                      "--printshellcmds")
+    lines = [line.removeprefix("Shell command: ") for line in proc.stdout.splitlines()]
+    commands = {c[c.index("--backbone") + 1]: c for c in map(shlex.split, lines) if "--backbone" in c}
+    assert commands["one"][:2] == ["jetfm", "pretrain"]
+    assert commands["two"][:7] == ["jetfm", "launch", "--nodes", "1", "--ranks-per-node", "2", "--"]
+    assert commands["many"][:7] == ["jetfm", "launch", "--nodes", "2", "--ranks-per-node", "4", "--"]
+    assert all(c[c.index("--threads") + 1] == "3" for c in commands.values())
+    # what SLURM is asked for: srun starts the tasks of several ranks, one GPU per rank
+    blocks = [b for b in proc.stdout.split("rule ") if b.startswith("pretrain:")]
+    resources = {re.search(r"backbone=(\w+)", b).group(1): re.search(r"resources: (.*)", b).group(1)
+                 for b in blocks}
+    assert "mpi=" not in resources["one"] and "gpu=1" in resources["one"]
+    assert "mpi=srun" in resources["two"] and "tasks_per_node=2" in resources["two"]
+    assert "cpus_per_task=3" in resources["two"] and "nodes=2" in resources["many"]
+    # tiny.yaml trains on the CPU: several gloo ranks hold no GPU
+    assert "gpu" not in resources["two"] and "gpu" not in resources["many"]
+    # the params, hence the model, do not depend on the ranks
+    params = {name: json.loads(c[c.index("--params") + 1])["pretrain"] for name, c in commands.items()}
+    assert "resources" not in params["two"] and params["one"] == params["two"]
+
+
 def test_adding_a_shard_runs_only_its_jobs_and_descendants(workdir: Path, tmp_path: Path) -> None:
     """One more bb shard: one generate and one jets job, the btag manifests and what reads
     them; no other shard is re-made and no jet moves between splits."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -100,7 +101,20 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
                               _params(args, "pretrain", backbone=args.backbone),
                               args.out, args.metrics, threads=_threads(args, "pretrain"),
                               progress=_progress(args))
-    print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
+    if _rank() == 0:
+        print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
+
+
+def cmd_launch(args: argparse.Namespace) -> None:
+    from jetfm.distributed import launch_command
+
+    command = list(args.command[1:] if args.command[:1] == ["--"] else args.command)
+    if not command:
+        raise ConfigError("jetfm launch needs a command to start, e.g. `jetfm launch --ranks-per-node 2 -- "
+                          "pretrain --config config.yaml ...`")
+    argv, env = launch_command(["-q", *command] if args.quiet else command, args.nodes, args.ranks_per_node)
+    sys.stdout.flush()
+    os.execvpe(argv[0], argv, os.environ | env)
 
 
 def cmd_downstream(args: argparse.Namespace) -> None:
@@ -310,6 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", required=True, help="per-step metrics CSV to write (a .png plot beside it)")
     p.add_argument("--threads", type=int, help="CPU threads (default: pretrain.threads)")
 
+    p = add("launch", cmd_launch,
+            "Start a training command on several ranks (DDP): torchrun on this machine, srun inside a "
+            "SLURM allocation; one rank runs the command itself.")
+    p.add_argument("--nodes", type=int, default=1, help="nodes (several need SLURM)")
+    p.add_argument("--ranks-per-node", type=int, default=1,
+                   help="processes per node: one per GPU, or CPU processes (gloo)")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the jetfm command and its options, after --")
+
     p = add("downstream", cmd_downstream,
             "Train and score one downstream run (benchmark, backbone, mode, sweep point, seed).")
     _add_params_options(p)
@@ -401,18 +423,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rank() -> int:
+    """This process's rank when a launcher (torchrun) started several, else 0."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     exit_on_sigterm()  # a terminated job removes its temporary files
+    # one of several ranks names itself: the launcher shows the failing rank's message
+    ranks = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    who = f"jetfm {args.command}" + (f" (rank {_rank()} of {ranks})" if ranks > 1 else "")
     try:
         args.func(args)
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
-        print(f"jetfm {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{who}: error: {exc}", file=sys.stderr)
+        _report_to_launcher(exc)
         return 2
     except KeyError as exc:  # hand-written --params without an entry the stage reads
-        print(f"jetfm {args.command}: error: missing entry {exc} in the stage's params", file=sys.stderr)
+        print(f"{who}: error: missing entry {exc} in the stage's params", file=sys.stderr)
+        _report_to_launcher(exc)
         return 2
+    except BaseException as exc:
+        _report_to_launcher(exc)
+        raise
     return 0
+
+
+def _report_to_launcher(exc: BaseException) -> None:
+    if os.environ.get("TORCHELASTIC_ERROR_FILE"):  # started by torchrun: it names the first failure
+        from jetfm.distributed import report_to_launcher
+
+        report_to_launcher(exc)
 
 
 if __name__ == "__main__":

@@ -411,6 +411,17 @@ def parse_shard(shard: str) -> tuple[str, int]:
     return process, int(index)
 
 
+# how a training job is launched, not what it computes: kept out of its params
+LAUNCH_KEYS = ("threads", "resources")
+
+
+def training_ranks(cfg: Mapping[str, Any], backbone: str) -> dict[str, int]:
+    """Nodes and ranks per node of a backbone's pre-training: its ``resources`` over the
+    ``pretrain`` section's."""
+    ranks = dict(cfg["pretrain"]["resources"]) | dict(cfg["backbones"][backbone].get("resources") or {})
+    return {"nodes": int(ranks["nodes"]), "gpus_per_node": int(ranks["gpus_per_node"])}
+
+
 def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[str, Any]:
     """The config a stage depends on, resolved for one job."""
     if stage == "generate":
@@ -448,8 +459,8 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
         params: dict[str, Any] = {
             "name": name,
             "backbone": backbone_recipe(bb),
-            # threads change speed, not results: they travel as the rule's threads
-            "pretrain": {k: v for k, v in cfg["pretrain"].items() if k != "threads"} | bb["pretrain"],
+            # threads and ranks change speed, not results: they travel as the rule's threads and launcher
+            "pretrain": {k: v for k, v in cfg["pretrain"].items() if k not in LAUNCH_KEYS} | bb["pretrain"],
             "device": cfg["device"],
         }
         params["tokenizers"] = {task: stage_params(cfg, "tokenize", tokenizer=tok)

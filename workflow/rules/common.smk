@@ -13,6 +13,7 @@ from jetfm.config import (
     benchmark_sample,
     shard_names,
     stage_params,
+    training_ranks,
     validate_config,
 )
 from jetfm.contract import TRAINED_BENCHMARKS
@@ -79,6 +80,36 @@ def pretrain_inputs(wildcards):
     for task, tokenizer in backbone_tokenizers(config, wildcards.backbone).items():
         inputs[f"tokenizer_{task}"] = f"models/tokenizers/{tokenizer}.pt"
     return inputs
+
+
+def launcher(ranks):
+    """The command that starts a jetfm training command on ``ranks`` ({nodes, gpus_per_node}):
+    `jetfm` itself for one rank, else `jetfm launch`, which picks torchrun on this machine and
+    srun inside a SLURM job (docs/distributed.md)."""
+    nodes, per_node = ranks["nodes"], ranks["gpus_per_node"]
+    if nodes == 1 and per_node == 1:
+        return "jetfm"
+    return f"jetfm launch --nodes {nodes} --ranks-per-node {per_node} --"
+
+
+def slurm_ranks(ranks, device):
+    """What a training job asks SLURM for: one GPU for one rank (as every GPU rule); several
+    ranks are tasks that srun starts inside the job (the executor's `mpi` jobs), with a GPU
+    each unless the device is the CPU (gloo ranks)."""
+    nodes, per_node = ranks["nodes"], ranks["gpus_per_node"]
+    several = nodes * per_node > 1
+    gpus = {"gpu": 1} if not several else {} if device == "cpu" else {"gres": f"gpu:{per_node}"}
+    tasks = {"tasks_per_node": per_node} if per_node > 1 else {"tasks": nodes}
+    return {"nodes": nodes, "mpi": "srun" if several else None, **(tasks if several else {}), **gpus}
+
+
+def pretrain_ranks(wildcards):
+    return training_ranks(config, wildcards.backbone)
+
+
+def pretrain_slurm(key):
+    """One SLURM resource of a pre-training job (None: not asked for)."""
+    return lambda wildcards: slurm_ranks(pretrain_ranks(wildcards), config["device"]).get(key)
 
 
 def tokenizer_options(wildcards, input):

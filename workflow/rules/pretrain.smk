@@ -9,21 +9,31 @@ rule pretrain:
     params:
         p=lambda w: params_json("pretrain", backbone=w.backbone),
         tokenizers=tokenizer_options,
+        launcher=lambda w: launcher(pretrain_ranks(w)),
     log:
         "logs/pretrain/{backbone}.log",
     benchmark:
         "logs/benchmarks/pretrain/{backbone}.tsv",
-    threads: config["pretrain"]["threads"]
+    # every rank of a node has pretrain.threads threads (pretrain.resources, docs/distributed.md)
+    threads: lambda w: config["pretrain"]["threads"] * pretrain_ranks(w)["gpus_per_node"]
     # on the critical path (pretrain → fixed/finetune): start it before the scratch baseline
     priority: 10
+    # under SLURM: the nodes, tasks and GPUs of its ranks (an `mpi` job: srun starts the tasks)
     resources:
         mem_mb=8000,
         runtime=720,
+        cpus_per_task=config["pretrain"]["threads"],
+        nodes=pretrain_slurm("nodes"),
+        mpi=pretrain_slurm("mpi"),
+        tasks=pretrain_slurm("tasks"),
+        tasks_per_node=pretrain_slurm("tasks_per_node"),
+        gpu=pretrain_slurm("gpu"),
+        gres=pretrain_slurm("gres"),
     conda:
         JETFM_ENV
     shell:
-        "jetfm pretrain --params {params.p:q} --backbone {wildcards.backbone} "
-        "--train {input.train:q} --val {input.val:q} {params.tokenizers} --threads {threads} "
+        "{params.launcher} pretrain --params {params.p:q} --backbone {wildcards.backbone} "
+        "--train {input.train:q} --val {input.val:q} {params.tokenizers} --threads {resources.cpus_per_task} "
         "--out {output.checkpoint:q} --metrics {output.metrics:q} 2>&1 | tee {log:q}"
 
 

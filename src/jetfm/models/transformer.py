@@ -67,8 +67,13 @@ class SelfAttention(nn.Module):
         if dim % heads:
             raise ValueError(f"{heads} heads do not divide dim {dim}")
         self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
+        # no key bias: it adds the same q·b to every key of a query, which the softmax cancels,
+        # so its gradient is zero up to rounding, which Adam would amplify into a random walk
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(dim))
+        self.v_bias = nn.Parameter(torch.zeros(dim))
         self.out = nn.Linear(dim, dim)
+        self._register_load_state_dict_pre_hook(_split_qkv_bias)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, causal: bool = False,
                 cache: KVCache | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -82,7 +87,9 @@ class SelfAttention(nn.Module):
         With ``cache`` the new positions follow the cached ones.
         """
         b, n, d = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        bias_qkv = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
+        qkv = F.linear(x, self.qkv.weight, bias_qkv)
+        q, k, v = qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         start = 0
         if cache is not None:
             start = cache.length
@@ -107,6 +114,15 @@ class SelfAttention(nn.Module):
             attn_mask = rows >= torch.arange(start + n, device=x.device)[None, :]
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.out(y.transpose(1, 2).reshape(b, n, d))
+
+
+def _split_qkv_bias(state: dict[str, torch.Tensor], prefix: str, *args: object) -> None:
+    """Read a state saved with one (q, k, v) bias: the query and value parts are kept, the key
+    part, which changes no output, is dropped."""
+    fused = state.pop(f"{prefix}qkv.bias", None)
+    if fused is not None:
+        q, _, v = fused.chunk(3)
+        state[f"{prefix}q_bias"], state[f"{prefix}v_bias"] = q, v
 
 
 class TransformerBlock(nn.Module):

@@ -23,6 +23,15 @@ from tqdm import tqdm
 from jetfm.config import config_hash
 from jetfm.data.features import FEATURE_VERSION, PaddedJets, pad_jets
 from jetfm.data.stream import JetStream, StreamPosition, stream_batches
+from jetfm.distributed import (
+    World,
+    gather_objects,
+    per_rank_batch,
+    process_group,
+    sum_over_ranks,
+    world_from_environment,
+    wrap,
+)
 from jetfm.jets.build import label_names
 from jetfm.jets.parquet_io import JetFileError, read_jet_set
 from jetfm.models import JetEncoder
@@ -107,44 +116,73 @@ def _batch_tokens(tokens: Mapping[str, torch.Tensor], index: torch.Tensor | slic
     return {task: t[index][:, :width].to(device) for task, t in tokens.items()}
 
 
+def draw_mask(recipe: Mapping[str, Any], mask: torch.Tensor, generator: torch.Generator,
+              evaluation: bool = False) -> torch.Tensor | None:
+    """The constituents an MPM batch masks (None for gpt): the mask fraction (the fixed midpoint
+    when ``evaluation``) and the mask, both drawn from ``generator`` (CPU)."""
+    if recipe["method"] == "gpt":
+        return None
+    return sample_mask(mask, mask_fraction(recipe, None if evaluation else generator), generator)
+
+
+def loss_count(recipe: Mapping[str, Any], mask: torch.Tensor, masked: torch.Tensor | None) -> int:
+    """How many terms a batch's loss averages: masked constituents (MPM), or predicted tokens
+    (gpt: every code and the first <stop>). Ranks weight their losses by it, so that several
+    ranks average exactly what one process would over the whole global batch."""
+    if recipe["method"] == "gpt" or masked is None:
+        return int(mask.sum()) + mask.shape[0]
+    return int(masked.sum())
+
+
 def batch_losses(model: nn.Module, recipe: Mapping[str, Any], part: PaddedJets,
                  tokens: Mapping[str, torch.Tensor], generator: torch.Generator, noise: torch.Generator,
-                 device: torch.device, evaluation: bool = False) -> dict[str, torch.Tensor]:
+                 device: torch.device, evaluation: bool = False, masked: torch.Tensor | None = None
+                 ) -> dict[str, torch.Tensor]:
     """Losses of one batch: masked reconstruction (MPM) or next-token prediction (gpt).
 
-    ``tokens`` are the batch's token targets on ``device``. ``generator`` (CPU) draws the mask
-    fraction (the fixed midpoint when ``evaluation``) and the mask; ``noise`` the generative
-    heads' noise and the gpt class-token dropout.
+    ``tokens`` are the batch's token targets on ``device``. ``masked`` is the batch's mask, else
+    drawn here from ``generator`` (:func:`draw_mask`); ``noise`` draws the generative heads'
+    noise and the gpt class-token dropout.
     """
     mask = part.mask.to(device)
     if recipe["method"] == "gpt":
         with autocast(device):
             return model(mask, tokens["gpt"], part.label.to(device), noise)
-    masked = sample_mask(part.mask, mask_fraction(recipe, None if evaluation else generator), generator)
+    if masked is None:
+        masked = draw_mask(recipe, part.mask, generator, evaluation)
+        assert masked is not None
     with autocast(device):
         return model(part.features.to(device), part.pid.to(device), mask, masked.to(device), tokens, noise)
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, recipe: Mapping[str, Any], data: PaddedJets,
-             tokens: Mapping[str, torch.Tensor], device: torch.device, batch_size: int = 1024
-             ) -> dict[str, float]:
-    """Validation losses with fixed masks and noise (comparable from one evaluation to the next)."""
+             tokens: Mapping[str, torch.Tensor], device: torch.device, batch_size: int = 1024,
+             world: World | None = None) -> dict[str, float]:
+    """Validation losses with fixed masks and noise (comparable from one evaluation to the next).
+    Several ranks share the batches and sum their results: the same numbers as one process."""
+    world = world or World()
     was_training = model.training
     model.eval()
+    starts = list(range(0, len(data), batch_size))
+    mine = [i for i in range(len(starts)) if i % world.size == world.rank]
     sums: dict[str, float] = {}
     count = 0
-    for i, start in enumerate(range(0, len(data), batch_size)):
-        index = slice(start, start + batch_size)
+    # a rank without a batch of its own evaluates the first with weight 0: every rank must know
+    # the losses' names to take part in the sum
+    for i, weight in [(i, 1) for i in mine] or [(0, 0)]:
+        index = slice(starts[i], starts[i] + batch_size)
         part = data.subset(index)
         out = batch_losses(model, recipe, part, _batch_tokens(tokens, index, part.mask.shape[1], device),
                            step_generator(EVAL_SEED, i), step_generator(EVAL_SEED, i, device), device,
                            evaluation=True)
         for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + float(v) * len(part)
-        count += len(part)
+            sums[k] = sums.get(k, 0.0) + float(v) * len(part) * weight
+        count += len(part) * weight
     model.train(was_training)
-    return {f"val_{k}": v / count for k, v in sums.items()}
+    keys = sorted(sums)
+    total = sum_over_ranks([*(sums[k] for k in keys), count], world, device)
+    return {f"val_{k}": float(v) / float(total[-1]) for k, v in zip(keys, total[:-1], strict=True)}
 
 
 def _subset_for_probe(data: PaddedJets, n: int, seed: int) -> PaddedJets:
@@ -155,7 +193,8 @@ def _subset_for_probe(data: PaddedJets, n: int, seed: int) -> PaddedJets:
 def pretrain_backbone(train_file: str | Path, val_file: str | Path,
                       tokenizer_files: Mapping[str, str | Path], params: dict[str, Any],
                       out: str | Path, metrics_out: str | Path, threads: int = 1, progress: bool = True,
-                      on_step: Callable[[int], None] | None = None) -> dict[str, float]:
+                      on_step: Callable[[int], None] | None = None, world: World | None = None
+                      ) -> dict[str, float]:
     """Pre-train one backbone; ``params`` is ``stage_params(cfg, 'pretrain', backbone=...)``.
 
     Writes the checkpoint ``out``, the per-step metrics CSV ``metrics_out`` and its plot
@@ -163,11 +202,27 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
     a killed job started again continues from it, and because batches, masks and noise are
     pure functions of (seed, step) the result is the same as an uninterrupted run's. It is
     removed on success. ``on_step(step)`` is called after every optimiser step.
+
+    Started by a launcher with several ranks (``world``, by default read from torchrun's
+    environment), every rank trains on its share of each global batch of
+    ``pretrain.batch_size`` jets under DDP, and rank 0 writes the outputs. With the in-memory
+    loader the ranks split the very batches and masks one process would draw, and weight their
+    losses by their share of its terms: N ranks train the model one process trains, up to
+    floating-point summation order (tasks that draw noise, cnf, cfm and ssfm, draw it per rank).
     """
+    world = world_from_environment() if world is None else world
+    with process_group(world, resolve_device(params["device"])) as device:
+        return _pretrain(train_file, val_file, tokenizer_files, params, out, metrics_out, threads,
+                         progress and world.main, on_step, world, device)
+
+
+def _pretrain(train_file: str | Path, val_file: str | Path, tokenizer_files: Mapping[str, str | Path],
+              params: dict[str, Any], out: str | Path, metrics_out: str | Path, threads: int, progress: bool,
+              on_step: Callable[[int], None] | None, world: World, device: torch.device) -> dict[str, float]:
     recipe, opt = params["backbone"], params["pretrain"]
     set_threads(threads)
-    device = resolve_device(params["device"])
     torch.manual_seed(opt["seed"])
+    rank_batch = per_rank_batch(opt["batch_size"], world, "pretrain.batch_size")
 
     sample, loader = recipe.get("sample"), opt.get("loader", "memory")
     val = pad_jets(read_jet_set(val_file, sample, max_jets=opt.get("val_jets")))
@@ -178,7 +233,7 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
         probe_source = train
     else:
         tokenizers, (val_tokens,) = _load_tokens(tokenizer_files, params, [val])
-        stream = _train_stream(train_file, sample, opt, tokenizers)
+        stream = _train_stream(train_file, sample, opt, tokenizers, rank_batch, world)
         width = max(stream.max_length, val.mask.shape[1])
         probe_source = stream.sample(opt["probe_jets"], opt["seed"])
     n_tokens = {task: tok.n_tokens for task, tok in tokenizers.items()}
@@ -191,47 +246,66 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
     step = 0
 
     resume = Path(f"{out}.resume")
-    signature = config_hash(params)
+    # a streamed run's batches depend on how the shards are shared between ranks: its resume
+    # state fits only the same number of ranks; the in-memory loader's fits any number
+    signature = config_hash(params | {"ranks": world.size}
+                            if loader == "stream" and world.distributed else params)
     position = StreamPosition()
-    state = _read_resume(resume, device)
+    state = _read_resume(resume, device, move_aside=world.main)
     if state is not None:
         if state.get("signature") == signature:
             model.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
             schedule.load_state_dict(state["schedule"])
             history, step = state["history"], state["step"]
-            position = StreamPosition(**state.get("stream", {}))
+            positions = state.get("streams", [state.get("stream", {})])
+            position = StreamPosition(**positions[world.rank])
+    trained = wrap(model, world, device)
 
     if loader == "memory":
         plan = BatchPlan(len(train), opt["batch_size"], opt["seed"], lengths=train.lengths)
 
         def next_batch(step: int) -> tuple[PaddedJets, dict[str, torch.Tensor]]:
-            index = plan(step)
+            index = plan(step)  # the global batch: each rank keeps every world.size-th jet of it
             part = train.subset(index)
-            return part, _batch_tokens(train_tokens, index, part.mask.shape[1], device)
+            return part, {task: t[index][:, :part.mask.shape[1]] for task, t in train_tokens.items()}
     else:
         batches = stream_batches(stream, position, opt["loader_workers"], pin_memory=device.type == "cuda")
 
         def next_batch(step: int) -> tuple[PaddedJets, dict[str, torch.Tensor]]:
             part = next(batches)
-            return part, {task: t.to(device) for task, t in (part.tokens or {}).items()}
+            return part, dict(part.tokens or {})
 
     probe_train = _subset_for_probe(probe_source, opt["probe_jets"], opt["seed"])
     probe_val = _subset_for_probe(val, opt["probe_jets"], opt["seed"] + 1)
     bar = tqdm(total=opt["steps"], initial=step, desc=f"pretrain {params['name']}", unit="step",
                disable=not progress, mininterval=2.0)
     if step == 0:  # the untrained model: where the loss curves and the probe start
-        history = [{"step": 0, **evaluate(model, recipe, val, val_tokens, device),
-                    "probe_acc": linear_probe(model.encoder, probe_train, probe_val, device)}]
+        history = [{"step": 0, **evaluate(model, recipe, val, val_tokens, device, world=world)}]
+        if world.main:
+            history[0]["probe_acc"] = linear_probe(model.encoder, probe_train, probe_val, device)
     model.train()
     tick, jets_since = time.perf_counter(), 0
     while step < opt["steps"]:
         part, batch_tokens = next_batch(step)
-        gen = step_generator(opt["seed"], step)
-        noise = gen if device.type == "cpu" else step_generator(opt["seed"], step, device)
-        result = batch_losses(model, recipe, part, batch_tokens, gen, noise, device)
+        gen, noise = _step_generators(opt["seed"], step, world, loader, device)
+        masked = draw_mask(recipe, part.mask, gen)
+        total_count = loss_count(recipe, part.mask, masked)
+        if loader == "memory" and world.distributed:
+            rows = slice(world.rank, None, world.size)
+            part = part.subset(rows)
+            n = part.mask.shape[1]
+            batch_tokens = {task: t[rows][:, :n] for task, t in batch_tokens.items()}
+            masked = None if masked is None else masked[rows][:, :n]
+        batch_tokens = {task: t.to(device, non_blocking=True) for task, t in batch_tokens.items()}
+        count = loss_count(recipe, part.mask, masked)
+        if loader != "memory" and world.distributed:  # ranks' batches differ: add their counts up
+            total_count = int(sum_over_ranks([count], world, device)[0])
+        result = batch_losses(trained, recipe, part, batch_tokens, gen, noise, device, masked=masked)
+        # DDP averages gradients over ranks: weight each rank's mean loss by its share of the terms
+        share = world.size * count / total_count if world.distributed and total_count > 0 else 1.0
         optimiser.zero_grad(set_to_none=True)
-        result["loss"].backward()
+        (result["loss"] * share).backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt["grad_clip"])
         optimiser.step()
         schedule.step()
@@ -239,29 +313,40 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
         jets_since += len(part)
 
         last = step == opt["steps"]
-        if step % 10 == 0 or last:
+        if step % opt["log_every"] == 0 or last:
+            values = {k: float(v.detach()) for k, v in result.items()}
+            jets = jets_since
+            if world.distributed:  # the global batch's means, as one process would log them
+                keys = sorted(values)
+                summed = sum_over_ranks([*(values[k] * count for k in keys), jets_since], world, device)
+                values = {k: float(v) / max(total_count, 1) for k, v in zip(keys, summed, strict=False)}
+                jets = int(summed[-1])
             elapsed = time.perf_counter() - tick
-            row = {"step": step, "lr": schedule.get_last_lr()[0], "grad_norm": float(grad_norm),
-                   **{k: float(v.detach()) for k, v in result.items()},
-                   "jets_per_s": jets_since / max(elapsed, 1e-9)}
+            row = {"step": step, "lr": schedule.get_last_lr()[0], "grad_norm": float(grad_norm), **values,
+                   "jets_per_s": jets / max(elapsed, 1e-9)}
             if step % opt["eval_every"] == 0 or last:
-                row |= evaluate(model, recipe, val, val_tokens, device)
-            if step % opt["probe_every"] == 0 or last:
+                row |= evaluate(model, recipe, val, val_tokens, device, world=world)
+            if world.main and (step % opt["probe_every"] == 0 or last):
                 row["probe_acc"] = linear_probe(model.encoder, probe_train, probe_val, device)
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", jets_s=f"{row['jets_per_s']:.0f}")
             tick, jets_since = time.perf_counter(), 0
         bar.update(1)
         if step % opt["checkpoint_every"] == 0 and not last:
-            with atomic_output(resume) as tmp:
-                torch.save({"signature": signature, "model": model.state_dict(),
-                            "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
-                            "history": history, "step": step, "stream": position.state_dict()}, tmp)
+            positions = gather_objects(position.state_dict(), world)
+            if world.main:
+                with atomic_output(resume) as tmp:
+                    torch.save({"signature": signature, "model": model.state_dict(),
+                                "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+                                "history": history, "step": step, "stream": positions[0],
+                                "streams": positions}, tmp)
         if on_step is not None:
             on_step(step)
     bar.close()
 
     final = {k: v for k, v in history[-1].items() if k.startswith(("loss", "acc", "val_", "probe"))}
+    if not world.main:
+        return final
     checkpoint = {
         "kind": CHECKPOINT_KIND,
         "method": recipe["method"],
@@ -275,6 +360,7 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
         "feature_version": FEATURE_VERSION,
         "max_constituents": width,
         "final_metrics": final,
+        "ranks": world.size,
         "provenance": provenance("pretrain", params),
     }
     with atomic_output(out) as tmp:
@@ -287,23 +373,43 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
     return final
 
 
+def _step_generators(seed: int, step: int, world: World, loader: str, device: torch.device
+                     ) -> tuple[torch.Generator, torch.Generator]:
+    """The random streams of a training step: masks (CPU) and noise (on ``device``). One process
+    uses one stream for both on the CPU. Ranks of an in-memory run draw the global batch's masks
+    together (the same stream); streamed ranks, whose batches differ, and the noise of every
+    rank get streams of their own."""
+    gen = step_generator(seed, step)
+    if not world.distributed:
+        return gen, gen if device.type == "cpu" else step_generator(seed, step, device)
+    if loader != "memory":
+        gen = step_generator(seed, step, stream=100 + world.rank)
+    return gen, step_generator(seed, step, device, stream=200 + world.rank)
+
+
 def _train_stream(train_file: str | Path, sample: str | None, opt: Mapping[str, Any],
-                  tokenizers: Mapping[str, Tokenizer]) -> JetStream:
-    """The streamed training jets of loader ``stream`` (tokenized per pool): a split's manifest
-    is required."""
+                  tokenizers: Mapping[str, Tokenizer], batch_size: int, world: World) -> JetStream:
+    """The streamed training jets of loader ``stream`` (tokenized per pool), this rank's share of
+    the shards: a split's manifest is required."""
     if Path(train_file).suffix != ".json":
         raise ValueError(f"{train_file}: pretrain.loader 'stream' reads a split's manifest "
                          "(data/jets/SAMPLE/train.json), not a single file")
-    stream = JetStream(train_file, opt["batch_size"], opt["seed"], pool_jets=opt["pool_jets"],
-                       tokenizers=tokenizers)
+    stream = JetStream(train_file, batch_size, opt["seed"], pool_jets=opt["pool_jets"],
+                       tokenizers=tokenizers, rank=world.rank, world_size=world.size)
     if sample is not None and stream.sample_name != sample:
         raise JetFileError(f"{train_file}: jets made for sample '{stream.sample_name}', not '{sample}'")
+    partitions = world.size * max(opt["loader_workers"], 1)
+    if len(stream.units) < partitions:
+        raise ValueError(f"{train_file}: {len(stream.units)} row groups cannot feed {world.size} ranks × "
+                         f"{max(opt['loader_workers'], 1)} loader workers; write smaller row groups "
+                         "(samples.<sample>.jets.row_group_jets), or use fewer ranks or loader workers")
     return stream
 
 
-def _read_resume(resume: Path, device: torch.device) -> dict[str, Any] | None:
+def _read_resume(resume: Path, device: torch.device, move_aside: bool = True) -> dict[str, Any] | None:
     """The resumable state, or None. A file that cannot be read (truncated by a full disk, say)
-    is moved aside to ``<name>.corrupt`` and training restarts from step 0, with a warning."""
+    is moved aside to ``<name>.corrupt`` (by rank 0 alone: ``move_aside``) and training restarts
+    from step 0, with a warning."""
     if not resume.exists():
         return None
     try:
@@ -312,6 +418,8 @@ def _read_resume(resume: Path, device: torch.device) -> dict[str, Any] | None:
             raise ValueError("not a jetfm resume state")
     except Exception as exc:
         aside = resume.with_name(resume.name + ".corrupt")
+        if not move_aside:
+            return None
         resume.replace(aside)
         warnings.warn(f"{resume}: unreadable resume state ({exc}); moved to {aside.name}, "
                       "training restarts from step 0", stacklevel=2)
