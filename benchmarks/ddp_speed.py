@@ -2,7 +2,7 @@
 
     python benchmarks/ddp_speed.py --jets data/jets/boosted [--backbone mpm-boosted]
         [--config config.yaml] [--ranks 2] [--threads 1] [--steps 100] [--rounds 3]
-        [--loader memory|stream]
+        [--loader memory|stream] [--batch GLOBAL_BATCH]
 
 Interleaved rounds (the order flips every round) of ``jetfm pretrain`` started as the workflow
 starts it: one process (``jetfm``) and ``--ranks`` processes (``torchrun --standalone``), each
@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--loader", choices=["memory", "stream"], default="memory")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, help="global batch (default: the backbone's config)")
     args = parser.parse_args()
 
     cfg = load_config(args.config)
@@ -81,6 +82,8 @@ def main() -> None:
     params["pretrain"] |= {"steps": args.steps, "checkpoint_every": never, "eval_every": never,
                            "probe_every": never, "probe_jets": 200, "val_jets": 2000,
                            "log_every": 10, "loader": args.loader}
+    if args.batch:
+        params["pretrain"]["batch_size"] = args.batch
     tokenizers = [f"{task}={args.tokenizers / (spec['name'] + '.pt')}"
                   for task, spec in params["tokenizers"].items()]
     train, val = args.jets / "train.json", args.jets / "val.json"
