@@ -195,3 +195,75 @@ def test_world_comes_from_the_launchers_environment() -> None:
     assert per_rank_batch(256, World(0, 4), "pretrain.batch_size") == 64
     with pytest.raises(ValueError, match=r"pretrain\.batch_size = 100 .* 3 ranks"):
         per_rank_batch(100, World(0, 3), "pretrain.batch_size")
+
+
+def _downstream_params(setup: dict, benchmark: str, mode: str) -> dict:
+    heads = {"btag_ood_accuracy": {"head_layers": 1, "head_heads": 2, "head_ff_mult": 1.0},
+             "btag_vertex_ari": {"head_hidden": 16, "head_embed": 8},
+             "btag_track_id": {"head_hidden": 16}}[benchmark]
+    cfg = validate_config(setup["config"] | {"downstream": {benchmark: {
+        "steps": 24, "batch_size": 32, "eval_every": 8, "patience": 10, "frozen_steps": 4, **heads}}})
+    return stage_params(cfg, "downstream", benchmark=benchmark, backbone="mpm-kmeans", mode=mode,
+                        point="all", seed="0")
+
+
+def _downstream_rank(rank: int, port: int, params: dict, jet_files: dict, checkpoint: Path,
+                     out: Path) -> None:
+    from jetfm.downstream.run import run_benchmark
+
+    os.environ |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    run_benchmark(params, jet_files["train"], jet_files["val"], jet_files["test"], checkpoint, out,
+                  progress=False, world=World(rank, 2, rank))
+
+
+@pytest.mark.parametrize(("benchmark", "mode"), [("btag_ood_accuracy", "finetune"),
+                                                 ("btag_vertex_ari", "scratch"), ("btag_track_id", "fixed")])
+def test_two_downstream_ranks_train_what_one_process_trains(benchmark: str, mode: str, setup: dict,
+                                                             jet_files: dict) -> None:
+    """Jets, track pairs or tracks as the loss's terms; a fine-tuned encoder frozen at first; a
+    frozen encoder whose outputs are cached."""
+    from jetfm.downstream.run import run_benchmark
+    from jetfm.results import read_result
+
+    params = _downstream_params(setup, benchmark, mode)
+    checkpoint = setup["one"] / "b.pt"
+    out = setup["dir"] / f"{benchmark}-{mode}"
+    out.mkdir()
+    run_benchmark(params, jet_files["train"], jet_files["val"], jet_files["test"], checkpoint,
+                  out / "one.json", progress=False)
+    mp.spawn(_downstream_rank, args=(_free_port(), params, jet_files, checkpoint, out / "two.json"), nprocs=2)
+    one, two = (read_result(out / f"{n}.json")["rows"][0] for n in ("one", "two"))
+    assert one["ranks"] == 1 and two["ranks"] == 2
+    assert [p["step"] for p in one["learning_curve"]] == [p["step"] for p in two["learning_curve"]]
+    for key in ("train_loss", "val_loss"):
+        np.testing.assert_allclose([p[key] for p in two["learning_curve"]],
+                                   [p[key] for p in one["learning_curve"]], rtol=1e-5)
+    assert two["best_step"] == one["best_step"]
+    assert two["value"] == pytest.approx(one["value"], abs=1e-3)
+
+
+def _vqvae_rank(rank: int, port: int, params: dict, jet_files: dict, out: Path) -> None:
+    from jetfm.tokenize import fit_tokenizer
+
+    os.environ |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    tokenizer = fit_tokenizer(jet_files["train"], jet_files["val"], params, out / "vqvae.pt",
+                              out / "vqvae.json", progress=False, world=World(rank, 2, rank))
+    torch.save(tokenizer.model.quantizer.codebook, out / f"codebook-rank{rank}.pt")
+
+
+def test_vqvae_trains_on_two_ranks_with_one_codebook(setup: dict, jet_files: dict) -> None:
+    """Gradients averaged by DDP, the codebook's EMA and dead-code samples summed by the quantiser's
+    library: both ranks end with the same codebook, rank 0 writes the tokenizer."""
+    from jetfm.tokenize import load_tokenizer
+
+    params = stage_params(setup["config"], "tokenize", tokenizer="vqvae")
+    out = setup["dir"] / "vqvae-two"
+    out.mkdir()
+    mp.spawn(_vqvae_rank, args=(_free_port(), params, jet_files, out), nprocs=2)
+    codebooks = [torch.load(out / f"codebook-rank{r}.pt") for r in (0, 1)]
+    assert torch.equal(codebooks[0], codebooks[1])
+    tokenizer = load_tokenizer(out / "vqvae.pt")
+    assert torch.equal(tokenizer.model.quantizer.codebook, codebooks[0])
+    fit = tokenizer.info["fit"]
+    assert fit["loss_end"] < fit["loss_start"]
+    assert json.loads((out / "vqvae.json").read_text())["quality"]["utilisation"] > 0.2

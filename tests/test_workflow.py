@@ -227,12 +227,20 @@ def test_training_ranks_from_config_choose_the_launcher(tmp_path: Path) -> None:
     (tmp_path / "ranks.yaml").write_text(yaml.safe_dump({
         "pretrain": {"threads": 3, "resources": {"gpus_per_node": 2}},
         "backbones": {"one": {"resources": {"gpus_per_node": 1}}, "two": {},
-                      "many": {"resources": {"nodes": 2, "gpus_per_node": 4}}}}))
-    targets = [f"models/backbones/{name}.pt" for name in ("one", "two", "many")]
+                      "many": {"resources": {"nodes": 2, "gpus_per_node": 4}}},
+        "downstream": {"btag_ood_accuracy": {"threads": 3, "resources": {"gpus_per_node": 2}}}}))
+    run = "results/runs/btag_ood_accuracy/mpm-boosted/scratch/all/seed0.json"
+    targets = [f"models/backbones/{name}.pt" for name in ("one", "two", "many")] + [run]
     proc = _snakemake(tmp_path, *targets, "--configfile", "config/tiny.yaml", "ranks.yaml", "--dry-run",
                       "--printshellcmds")
     lines = [line.removeprefix("Shell command: ") for line in proc.stdout.splitlines()]
-    commands = {c[c.index("--backbone") + 1]: c for c in map(shlex.split, lines) if "--backbone" in c}
+    commands = {c[c.index("--backbone") + 1]: c for c in map(shlex.split, lines)
+                if "--backbone" in c and "pretrain" in c}
+    downstream = [c for c in map(shlex.split, lines) if "--benchmark" in c]
+    assert len(downstream) == 1, downstream
+    assert downstream[0][:8] == ["jetfm", "launch", "--nodes", "1", "--ranks-per-node", "2", "--",
+                                 "downstream"]
+    assert downstream[0][downstream[0].index("--threads") + 1] == "3"
     assert commands["one"][:2] == ["jetfm", "pretrain"]
     assert commands["two"][:7] == ["jetfm", "launch", "--nodes", "1", "--ranks-per-node", "2", "--"]
     assert commands["many"][:7] == ["jetfm", "launch", "--nodes", "2", "--ranks-per-node", "4", "--"]

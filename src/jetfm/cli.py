@@ -78,6 +78,8 @@ def cmd_tokenize(args: argparse.Namespace) -> None:
 
     tok = fit_tokenizer(args.train, args.val, _params(args, "tokenize", tokenizer=args.name), args.out,
                         args.report, threads=args.threads, progress=_progress(args))
+    if _rank() != 0:  # rank 0 of a distributed fit reports
+        return
     q = tok.info["quality"]
     print(f"tokenizer {args.name} ({tok.n_tokens} tokens): utilisation {q['utilisation']:.3f}, "
           f"perplexity {q['perplexity']:.1f}; report {args.report}")
@@ -125,6 +127,8 @@ def cmd_downstream(args: argparse.Namespace) -> None:
     result = run_benchmark(params, args.train, args.val, args.test, args.checkpoint, args.out,
                            threads=_threads(args, "downstream"), progress=_progress(args),
                            tokenizer=args.tokenizer)
+    if not result["rows"]:  # a rank other than 0 of a distributed run: rank 0 reports
+        return
     row = result["rows"][0]
     bins = f" {row['bins']}" if "bins" in row else ""
     print(f"{result['benchmark']} {row['backbone']}/{row['mode']}/{args.point}/seed{row['seed']}: "

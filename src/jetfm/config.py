@@ -324,7 +324,7 @@ def config_hash(section: Any) -> str:
 
 # Keys of a downstream section that choose which jobs exist rather than what one job does.
 SWEEP_KEYS = ("backbones", "references", "modes", "seeds", "train_sizes", "signal_jets", "supervised",
-              "threads")
+              "threads", "resources")
 
 
 def benchmark_sample(cfg: Mapping[str, Any], benchmark: str) -> str:
@@ -415,10 +415,17 @@ def parse_shard(shard: str) -> tuple[str, int]:
 LAUNCH_KEYS = ("threads", "resources")
 
 
-def training_ranks(cfg: Mapping[str, Any], backbone: str) -> dict[str, int]:
-    """Nodes and ranks per node of a backbone's pre-training: its ``resources`` over the
-    ``pretrain`` section's."""
-    ranks = dict(cfg["pretrain"]["resources"]) | dict(cfg["backbones"][backbone].get("resources") or {})
+def training_ranks(cfg: Mapping[str, Any], backbone: str | None = None, benchmark: str | None = None,
+                   tokenizer: str | None = None) -> dict[str, int]:
+    """Nodes and ranks per node of a training job: a backbone's pre-training (its ``resources``
+    over the ``pretrain`` section's), a downstream run of ``benchmark`` or a tokenizer's fit."""
+    if tokenizer is not None:
+        ranks = dict(cfg["tokenizers"][tokenizer]["resources"])
+    elif benchmark is not None:
+        ranks = dict(cfg["downstream"][benchmark]["resources"])
+    else:
+        assert backbone is not None
+        ranks = dict(cfg["pretrain"]["resources"]) | dict(cfg["backbones"][backbone].get("resources") or {})
     return {"nodes": int(ranks["nodes"]), "gpus_per_node": int(ranks["gpus_per_node"])}
 
 

@@ -105,12 +105,15 @@ def report_to_launcher(exc: BaseException) -> None:
         ErrorHandler().record_exception(exc)
 
 
-def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:
-    """``model`` in DDP when there are several ranks, else ``model`` itself."""
+def wrap(model: nn.Module, world: World, device: torch.device, find_unused_parameters: bool = False
+         ) -> nn.Module:
+    """``model`` in DDP when there are several ranks, else ``model`` itself.
+    ``find_unused_parameters``: some steps leave parameters without gradients (a frozen phase)."""
     if not world.distributed:
         return model
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids,
+                                               find_unused_parameters=find_unused_parameters)
 
 
 def per_rank_batch(global_batch: int, world: World, key: str) -> int:

@@ -112,6 +112,25 @@ def pretrain_slurm(key):
     return lambda wildcards: slurm_ranks(pretrain_ranks(wildcards), config["device"]).get(key)
 
 
+def tokenizer_ranks(wildcards):
+    return training_ranks(config, tokenizer=wildcards.tokenizer)
+
+
+def tokenizer_slurm(key):
+    """One SLURM resource of a tokenize job: CPU ranks only (the VQ-VAE trains on the CPU)."""
+    return lambda wildcards: {k: v for k, v in slurm_ranks(tokenizer_ranks(wildcards), "cpu").items()
+                              if k != "gpu"}.get(key)
+
+
+def downstream_ranks(wildcards):
+    return training_ranks(config, benchmark=wildcards.benchmark)
+
+
+def downstream_slurm(key):
+    """One SLURM resource of a downstream job (None: not asked for)."""
+    return lambda wildcards: slurm_ranks(downstream_ranks(wildcards), config["device"]).get(key)
+
+
 def tokenizer_options(wildcards, input):
     pairs = [f"{key.removeprefix('tokenizer_')}={input[key]}" for key in input.keys()
              if key.startswith("tokenizer_")]

@@ -14,22 +14,32 @@ rule downstream:
                                 point=w.point, seed=w.seed),
         checkpoint=optional_input("checkpoint"),
         tokenizer=optional_input("tokenizer"),
+        launcher=lambda w: launcher(downstream_ranks(w)),
     log:
         "logs/downstream/{benchmark}/{backbone}-{mode}-{point}-seed{seed}.log",
     benchmark:
         "logs/benchmarks/downstream/{benchmark}/{backbone}-{mode}-{point}-seed{seed}.tsv",
-    threads: lambda w: DOWNSTREAM[w.benchmark]["threads"]
+    # every rank has downstream.<benchmark>.threads threads (resources: docs/distributed.md)
+    threads: lambda w: DOWNSTREAM[w.benchmark]["threads"] * downstream_ranks(w)["gpus_per_node"]
+    # under SLURM: the nodes, tasks and GPUs of its ranks, as for the pre-training
     resources:
         mem_mb=6000,
         runtime=240,
+        cpus_per_task=lambda w: DOWNSTREAM[w.benchmark]["threads"],
+        nodes=downstream_slurm("nodes"),
+        mpi=downstream_slurm("mpi"),
+        tasks=downstream_slurm("tasks"),
+        tasks_per_node=downstream_slurm("tasks_per_node"),
+        gpu=downstream_slurm("gpu"),
+        gres=downstream_slurm("gres"),
     conda:
         JETFM_ENV
     shell:
-        "jetfm downstream --params {params.p:q} --benchmark {wildcards.benchmark} "
+        "{params.launcher} downstream --params {params.p:q} --benchmark {wildcards.benchmark} "
         "--backbone {wildcards.backbone} --mode {wildcards.mode} --point {wildcards.point} "
         "--seed {wildcards.seed} --train {input.train:q} --val {input.val:q} --test {input.test:q} {params.checkpoint} "
         "{params.tokenizer} "
-        "--threads {threads} --out {output:q} 2>&1 | tee {log:q}"
+        "--threads {resources.cpus_per_task} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule baselines:

@@ -10,19 +10,26 @@ rule tokenize:
         figure="models/tokenizers/{tokenizer}.png",
     params:
         p=lambda w: params_json("tokenize", tokenizer=w.tokenizer),
+        launcher=lambda w: launcher(tokenizer_ranks(w)),
     log:
         "logs/tokenize/{tokenizer}.log",
     benchmark:
         "logs/benchmarks/tokenize/{tokenizer}.tsv",
     # on the critical path (tokenizer → pretrain → fixed/finetune runs): before any scratch run
     priority: 10
-    threads: lambda w: config["tokenizers"][w.tokenizer]["threads"]
+    threads: lambda w: config["tokenizers"][w.tokenizer]["threads"] * tokenizer_ranks(w)["gpus_per_node"]
+    # a VQ-VAE on several ranks: srun tasks under SLURM (tokenizers.<name>.resources)
     resources:
         mem_mb=4000,
         runtime=120,
+        cpus_per_task=lambda w: config["tokenizers"][w.tokenizer]["threads"],
+        nodes=tokenizer_slurm("nodes"),
+        mpi=tokenizer_slurm("mpi"),
+        tasks=tokenizer_slurm("tasks"),
+        tasks_per_node=tokenizer_slurm("tasks_per_node"),
     conda:
         JETFM_ENV
     shell:
-        "jetfm tokenize --params {params.p:q} --name {wildcards.tokenizer} --threads {threads} "
+        "{params.launcher} tokenize --params {params.p:q} --name {wildcards.tokenizer} --threads {resources.cpus_per_task} "
         "--train {input.train:q} --val {input.val:q} --out {output.tokenizer:q} --report {output.report:q} "
         "2>&1 | tee {log:q}"

@@ -39,6 +39,14 @@ from tqdm import tqdm
 from jetfm.contract import BENCHMARK_SAMPLES, BOOSTED_LABEL_NAMES, BTAG_LABEL_NAMES, MODES, ORIGIN_NAMES
 from jetfm.data.features import PaddedJets, pad_jets
 from jetfm.data.stream import JetStream, StreamPosition, stream_batches
+from jetfm.distributed import (
+    World,
+    per_rank_batch,
+    process_group,
+    sum_over_ranks,
+    world_from_environment,
+    wrap,
+)
 from jetfm.downstream.cwola import cwola_training_set, labelled_test_set, supervised_training_set
 from jetfm.downstream.heads import LinearJetHead
 from jetfm.downstream.tasks import JetClassification, TrackOrigin, VertexFinding
@@ -254,18 +262,43 @@ def backbone_outputs(encoder: nn.Module, part: PaddedJets, index: torch.Tensor |
 
 @torch.no_grad()
 def validation_loss(task: Any, encoder: nn.Module, head: nn.Module, val: PaddedJets, device: torch.device,
-                    cache: tuple[torch.Tensor, torch.Tensor] | None = None, batch: int = 512) -> float:
-    """Mean of the task loss over the validation jets (batches weighted by their jets)."""
+                    cache: tuple[torch.Tensor, torch.Tensor] | None = None, batch: int = 512,
+                    world: World | None = None) -> float:
+    """Mean of the task loss over the validation jets (batches weighted by their jets). Several
+    ranks share the batches and add up their sums: the same number as one process."""
+    world = world or World()
     encoder.eval()
     head.eval()
     total = 0.0
-    for index in _length_ordered_batches(val, batch):
+    for i, index in enumerate(_length_ordered_batches(val, batch)):
+        if i % world.size != world.rank:
+            continue
         part = val.subset(index)
         with autocast(device):
             tokens, registers = backbone_outputs(encoder, part, index, device, cache)
             out = head(tokens, registers, part.mask.to(device))
         total += float(task.loss(out, part)) * len(index)
-    return total / len(val)
+    return float(sum_over_ranks([total], world, device)[0]) / len(val)
+
+
+class TrainedModules(nn.Module):
+    """What a run trains, as one module (DDP wraps it): the head, and the encoder unless it is
+    frozen for the whole run; forward computes the head's output of a batch."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, train_encoder: bool) -> None:
+        super().__init__()
+        self.head = head
+        self.encoder = encoder if train_encoder else None
+
+    def forward(self, part: PaddedJets, mask: torch.Tensor, device: torch.device, train_encoder: bool,
+                outputs: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``outputs``: a frozen encoder's (tokens, registers); else the encoder runs, with
+        gradients when ``train_encoder``."""
+        if outputs is None:
+            assert self.encoder is not None
+            with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
+                outputs = encode(self.encoder, part, device)
+        return self.head(*outputs, mask)
 
 
 EPOCHS_PER_EVALUATION = 10
@@ -284,12 +317,21 @@ def _snapshot(modules: list[nn.Module]) -> list[dict[str, torch.Tensor]]:
 
 def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val: PaddedJets,
                params: dict[str, Any], device: torch.device, progress: bool = True,
-               max_seconds: float | None = None) -> Training:
+               max_seconds: float | None = None, world: World | None = None) -> Training:
     """Train the head (and the encoder, by mode) with early stopping on the validation loss;
     leaves the head and the encoder at the weights of the best validation loss.
 
     ``max_seconds`` (benchmarks at equal wall time) stops training after that much wall time
-    (validation included), with a last evaluation at that step."""
+    (validation included), with a last evaluation at that step.
+
+    On several ranks (``world``) every rank takes its share of each global batch of
+    ``batch_size`` jets (in memory: every ``world.size``-th jet of the batch one process draws;
+    streamed: its own partition of the shards) and weights its loss by its share of the batch's
+    terms; validation losses are summed over the ranks, so every rank stops at the same step.
+    In memory, N ranks train what one process trains, up to rounding (ParT's dropout aside)."""
+    world = world or World()
+    if world.distributed and max_seconds is not None:
+        raise ValueError("max_seconds (equal-wall-time benchmarks) runs on one rank only")
     s, mode, seed = params["settings"], params["mode"], params["seed"]
     schedule = schedule_mode(params)
     torch.manual_seed(seed)
@@ -306,33 +348,45 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
         # a gpt backbone's tokenizer stays frozen in every mode
         groups.append({"params": [p for p in encoder.parameters() if p.requires_grad]})
     trained = [head] if frozen else [head, encoder]
+    # a fine-tuned encoder is frozen for its first steps: DDP must expect parameters without gradients
+    model = wrap(TrainedModules(encoder, head, not frozen), world, device,
+                 find_unused_parameters=schedule in ("finetune", "supervised"))
     optimiser = torch.optim.AdamW(groups, lr=s["lr"], weight_decay=s["weight_decay"])
     if streamed:  # one pool in memory at a time; a frozen encoder runs on every batch
         batches = stream_batches(train, StreamPosition(), pin_memory=device.type == "cuda")
-        batch_size = train.batch_size
+        batch_size = train.batch_size * world.size
 
-        def next_batch(step: int) -> tuple[PaddedJets, torch.Tensor | None]:
-            return next(batches), None
+        def next_batch(step: int) -> tuple[PaddedJets, torch.Tensor | None, int]:
+            part = next(batches)
+            count = task.loss_terms(part)
+            total = int(sum_over_ranks([count], world, device)[0]) if world.distributed else count
+            return part, None, total
     else:
         plan = BatchPlan(len(train), s["batch_size"], seed, lengths=train.lengths)
         batch_size = plan.batch_size
 
-        def next_batch(step: int) -> tuple[PaddedJets, torch.Tensor | None]:
+        def next_batch(step: int) -> tuple[PaddedJets, torch.Tensor | None, int]:
             index = plan(step)
-            return train.subset(index), index
+            part = train.subset(index)
+            total = task.loss_terms(part)
+            if world.distributed:  # the global batch: this rank keeps every world.size-th jet
+                index = index[world.rank::world.size]
+                part = part.subset(slice(world.rank, None, world.size))
+            return part, index, total
     # a fine-tuned encoder has its full learning rate only after frozen_steps and as many of warm-up
     min_steps = 2 * s["frozen_steps"] if schedule in ("finetune", "supervised") else 0
     max_steps, patience = s["steps"], s["patience"]
     eval_every = evaluation_interval(s["eval_every"], n_train, batch_size)
     desc = f"{params['benchmark']} {params['backbone_name']}/{mode}/seed{seed}"
-    bar = tqdm(range(max_steps), desc=desc, unit="step", disable=not progress, mininterval=2.0)
+    bar = tqdm(range(max_steps), desc=desc, unit="step", disable=not (progress and world.main),
+               mininterval=2.0)
     curve: list[dict[str, float]] = []
     best_loss, best_step, best_state, bad = math.inf, 0, _snapshot(trained), 0
     running, n_running, stop_reason, step = 0.0, 0, "max_steps", 0
     start = time.perf_counter()
     for step in bar:
         head.train()
-        part, index = next_batch(step)
+        part, index, total = next_batch(step)
         head_lr, encoder_lr = learning_rates(step, max_steps, schedule, s)
         for group, lr in zip(optimiser.param_groups, (head_lr, encoder_lr), strict=False):
             group["lr"] = lr
@@ -340,20 +394,26 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
         with autocast(device):
             train_encoder = cache is None and encoder_lr > 0.0
             encoder.train(train_encoder)
-            with torch.set_grad_enabled(train_encoder):
-                tokens, registers = backbone_outputs(encoder, part, index, device, cache)
-            out = head(tokens, registers, mask)
+            outputs = None
+            if frozen:
+                with torch.no_grad():
+                    outputs = backbone_outputs(encoder, part, index, device, cache)
+            out = model(part, mask, device, train_encoder, outputs)
         loss = task.loss(out, part)
+        # DDP averages gradients over ranks: weight each rank's mean loss by its share of the terms
+        share = task.loss_terms(part) / max(total, 1) if world.distributed else 1.0
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * (share * world.size)).backward()
         nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
         optimiser.step()
-        running += float(loss.detach())
+        running += float(loss.detach()) * share  # this rank's part of the global batch's loss
         n_running += 1
         out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
         if (step + 1) % eval_every and step + 1 < max_steps and not out_of_time:
             continue
-        val_loss = validation_loss(task, encoder, head, val, device, val_cache)
+        val_loss = validation_loss(task, encoder, head, val, device, val_cache, world=world)
+        if world.distributed:
+            running = float(sum_over_ranks([running], world, device)[0])
         curve.append({"step": step + 1, "train_loss": running / n_running, "val_loss": val_loss})
         bar.set_postfix(train=f"{running / n_running:.4f}", val=f"{val_loss:.4f}")
         running, n_running = 0.0, 0
@@ -375,23 +435,28 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
 def train_and_score(params: dict[str, Any], train: PaddedJets | JetStream, val: PaddedJets, test: PaddedJets,
                     device: torch.device, checkpoint: str | Path | None = None,
                     tokenizer: str | Path | None = None, progress: bool = True,
-                    max_seconds: float | None = None) -> tuple[Any, dict[str, Any]]:
+                    max_seconds: float | None = None, world: World | None = None
+                    ) -> tuple[Any, dict[str, Any]]:
     """Select the run's jets from the three splits, train with early stopping, score the test set
-    with the best-validation weights; returns the task and the run's result row."""
+    with the best-validation weights; returns the task and the run's result row (on rank 0;
+    the other ranks of a distributed run train with it and return an empty row)."""
+    world = world or World()
     task = make_task(params["benchmark"], params["settings"])
     train, val, test = select_jets(params, train, val, test)
     torch.manual_seed(params["seed"])  # a scratch encoder's initialisation follows the run's seed
     encoder = make_encoder(params, checkpoint, tokenizer).to(device)
     start = time.perf_counter()
-    fit = train_head(task, encoder, train, val, params, device, progress, max_seconds)
+    fit = train_head(task, encoder, train, val, params, device, progress, max_seconds, world)
     train_seconds = time.perf_counter() - start
+    if not world.main:
+        return task, {}
     scores = task.score(predict(encoder, fit.head, test, device, task.output), test)
     n_train = train.n_jets if isinstance(train, JetStream) else len(train)
     row = {"backbone": params["backbone_name"], "mode": params["mode"], "seed": params["seed"],
            "n_train": n_train, "n_val": len(val), **scores, "final_train_loss": fit.last_train_loss,
            "best_val_loss": fit.best_val_loss, "best_step": fit.best_step, "stopped_step": fit.stopped_step,
            "stop_reason": fit.stop_reason, "learning_curve": fit.curve,
-           "train_seconds": round(train_seconds, 1), "architecture": encoder.config,
+           "train_seconds": round(train_seconds, 1), "ranks": world.size, "architecture": encoder.config,
            "parameters": sum(p.numel() for p in [*encoder.parameters(), *fit.head.parameters()])}
     if "n_signal" in params["point"]:
         row["n_signal"] = params["point"]["n_signal"]
@@ -405,12 +470,17 @@ def streams(params: dict[str, Any]) -> bool:
             and params["point"].get("n_train", 0) is None)
 
 
-def _stream(params: dict[str, Any], train_file: str | Path, sample: str) -> JetStream:
+def _stream(params: dict[str, Any], train_file: str | Path, sample: str, world: World) -> JetStream:
     if Path(train_file).suffix != ".json":
         raise ValueError(f"{train_file}: loader 'stream' reads a split's manifest "
                          "(data/jets/SAMPLE/train.json), not a single file")
     s = params["settings"]
-    stream = JetStream(train_file, s["batch_size"], params["seed"], pool_jets=s["pool_jets"])
+    batch = per_rank_batch(s["batch_size"], world, f"downstream.{params['benchmark']}.batch_size")
+    stream = JetStream(train_file, batch, params["seed"], pool_jets=s["pool_jets"], rank=world.rank,
+                       world_size=world.size)
+    if len(stream.units) < world.size:
+        raise ValueError(f"{train_file}: {len(stream.units)} row groups cannot feed {world.size} ranks; "
+                         "write smaller row groups (samples.<sample>.jets.row_group_jets) or use fewer ranks")
     if stream.sample_name != sample:
         raise JetFileError(f"{train_file}: jets made for sample '{stream.sample_name}', not '{sample}'")
     return stream
@@ -418,19 +488,33 @@ def _stream(params: dict[str, Any], train_file: str | Path, sample: str) -> JetS
 
 def run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str | Path, test_file: str | Path,
                   checkpoint: str | Path | None, out: str | Path, threads: int = 1,
-                  progress: bool = True, tokenizer: str | Path | None = None) -> dict[str, Any]:
-    """Train and score one (benchmark, backbone, mode, point, seed) run; write its JSON."""
+                  progress: bool = True, tokenizer: str | Path | None = None, world: World | None = None
+                  ) -> dict[str, Any]:
+    """Train and score one (benchmark, backbone, mode, point, seed) run; write its JSON (rank 0
+    of a distributed run, whose ranks a launcher describes in the environment)."""
     if params["mode"] not in MODES:
         raise ValueError(f"unknown mode '{params['mode']}' (expected one of {', '.join(MODES)})")
+    world = world_from_environment() if world is None else world
+    per_rank_batch(params["settings"]["batch_size"], world, f"downstream.{params['benchmark']}.batch_size")
     set_threads(threads)
-    device = resolve_device(params["device"])
+    with process_group(world, resolve_device(params["device"])) as device:
+        return _run_benchmark(params, train_file, val_file, test_file, checkpoint, out, progress, tokenizer,
+                              world, device)
+
+
+def _run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str | Path,
+                   test_file: str | Path, checkpoint: str | Path | None, out: str | Path, progress: bool,
+                   tokenizer: str | Path | None, world: World, device: torch.device) -> dict[str, Any]:
     sample = BENCHMARK_SAMPLES[params["benchmark"]]
     val, test = (pad_jets(read_jet_set(f, sample)) for f in (val_file, test_file))
     if streams(params):
-        train: PaddedJets | JetStream = _stream(params, train_file, sample)
+        train: PaddedJets | JetStream = _stream(params, train_file, sample, world)
     else:
         train = pad_jets(read_jet_set(train_file, sample))
-    task, row = train_and_score(params, train, val, test, device, checkpoint, tokenizer, progress)
+    task, row = train_and_score(params, train, val, test, device, checkpoint, tokenizer, progress,
+                                world=world)
+    if not world.main:
+        return {"benchmark": params["benchmark"], "rows": []}
     meta = provenance("downstream", params)
     result = {"benchmark": params["benchmark"], "metric": task.metric, "config_hash": meta["config_hash"],
               "rows": [row], "provenance": meta,

@@ -57,6 +57,10 @@ class JetClassification:
     def loss(self, out: torch.Tensor, part: PaddedJets) -> torch.Tensor:
         return F.cross_entropy(out.float(), part.label.to(out.device))
 
+    def loss_terms(self, part: PaddedJets) -> int:
+        """How many terms :meth:`loss` averages (jets)."""
+        return len(part.label)
+
     def score(self, out: np.ndarray, test: PaddedJets) -> dict[str, Any]:
         true = test.label.numpy()
         prob = _softmax(out)
@@ -94,6 +98,10 @@ class TrackOrigin:
         mask = part.mask.to(out.device)
         return F.cross_entropy(out[mask].float(), part.origin.to(out.device)[mask])
 
+    def loss_terms(self, part: PaddedJets) -> int:
+        """How many terms :meth:`loss` averages (tracks)."""
+        return int(part.mask.sum())
+
     def score(self, out: np.ndarray, test: PaddedJets) -> dict[str, Any]:
         mask = test.mask.numpy()
         true, pred = test.origin.numpy()[mask], out.argmax(axis=-1)[mask]
@@ -119,6 +127,11 @@ class VertexFinding:
     def loss(self, out: torch.Tensor, part: PaddedJets) -> torch.Tensor:
         target, use = pair_targets(part.vertex.to(out.device), part.mask.to(out.device))
         return F.binary_cross_entropy_with_logits(out.float()[use], target[use])
+
+    def loss_terms(self, part: PaddedJets) -> int:
+        """How many terms :meth:`loss` averages (track pairs i < j)."""
+        n = part.mask.sum(dim=1)
+        return int((n * (n - 1) // 2).sum())
 
     def score(self, out: np.ndarray, test: PaddedJets) -> dict[str, Any]:
         mask = test.mask.numpy()

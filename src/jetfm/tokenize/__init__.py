@@ -12,8 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from jetfm.contract import CONTINUOUS_FEATURES
 from jetfm.data.features import FEATURE_VERSION, pad_jets
+from jetfm.distributed import World, per_rank_batch, process_group, world_from_environment
 from jetfm.jets.parquet_io import read_jet_set
 from jetfm.provenance import atomic_output, provenance
 from jetfm.tokenize.kmeans import KMeansTokenizer, fit_kmeans, read_checkpoint
@@ -45,22 +48,43 @@ def check_made_by(tokenizer: Tokenizer, expected: Any, path: str | Path, user: s
 
 
 def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str, Any], out: str | Path,
-                  report_out: str | Path, threads: int = 1, progress: bool = True) -> Tokenizer:
+                  report_out: str | Path, threads: int = 1, progress: bool = True,
+                  world: World | None = None) -> Tokenizer:
     """Fit the tokenizer ``params['tokenizer']`` on the training jets and report on the validation jets.
 
     Writes the checkpoint ``out``, the JSON report ``report_out`` and its figure (same name,
     ``.png``). The quality numbers (held-out) are also stored in ``info['quality']``.
+    A VQ-VAE trains on the CPU ranks a launcher started (``world``, from torchrun's or
+    ``jetfm launch``'s environment; gloo); rank 0 writes the outputs. K-Means fits in one process.
     """
     cfg, name = params["tokenizer"], params["name"]
     kind = cfg.get("kind", "kmeans")
-    bound = cfg.get("fit_jets")  # a sample of the split: bounded memory at any data size
-    train = pad_jets(read_jet_set(train_file, params.get("sample"), max_jets=bound))
-    if kind == "kmeans":
-        tokenizer: Tokenizer = fit_kmeans(train, name, cfg, threads=threads, progress=progress)
-    elif kind == "vqvae":
-        tokenizer = fit_vqvae(train, name, cfg, threads=threads, progress=progress)
-    else:
+    world = world_from_environment() if world is None else world
+    if world.distributed and kind != "vqvae":
+        raise ValueError(f"tokenizer '{name}': a {kind} tokenizer fits in one process, "
+                         f"not {world.size} ranks")
+    if kind not in ("kmeans", "vqvae"):
         raise ValueError(f"tokenizer '{name}': unknown kind {kind!r} (expected 'kmeans' or 'vqvae')")
+    if world.distributed:
+        per_rank_batch(cfg["batch_size"], world, f"tokenizers.{name}.batch_size")
+    with process_group(world, torch.device("cpu")) as device:
+        bound = cfg.get("fit_jets")  # a sample of the split: bounded memory at any data size
+        train = pad_jets(read_jet_set(train_file, params.get("sample"), max_jets=bound))
+        if kind == "kmeans":
+            tokenizer: Tokenizer = fit_kmeans(train, name, cfg, threads=threads, progress=progress)
+        else:
+            tokenizer = fit_vqvae(train, name, cfg, threads=threads, progress=progress, world=world,
+                                  device=device)
+        if not world.main:
+            return tokenizer
+        return _report(tokenizer, val_file, params, out, report_out)
+
+
+def _report(tokenizer: Tokenizer, val_file: str | Path, params: dict[str, Any], out: str | Path,
+            report_out: str | Path) -> Tokenizer:
+    """Score the fitted tokenizer on the validation jets; write it, its report and figure."""
+    cfg, name = params["tokenizer"], params["name"]
+    kind, bound = cfg.get("kind", "kmeans"), cfg.get("fit_jets")
 
     val = pad_jets(read_jet_set(val_file, params.get("sample"), max_jets=bound))
     valid = val.mask

@@ -25,6 +25,7 @@ from vector_quantize_pytorch import VectorQuantize
 
 from jetfm.contract import CONTINUOUS_FEATURES
 from jetfm.data.features import PaddedJets
+from jetfm.distributed import World, sum_over_ranks, wrap
 from jetfm.models.transformer import Transformer
 from jetfm.provenance import atomic_output
 from jetfm.tokenize.kmeans import read_checkpoint
@@ -215,7 +216,8 @@ class VQVAETokenizer:
 
 
 def fit_vqvae(train: PaddedJets, name: str, cfg: dict[str, Any], threads: int = 1,
-              progress: bool = True) -> VQVAETokenizer:
+              progress: bool = True, world: World | None = None,
+              device: torch.device | None = None) -> VQVAETokenizer:
     """Train the VQ-VAE on ``train``; ``info`` holds only the training summary.
 
     AdamW with linear warm-up and exponential decay (half-life steps/4, so the rate ends at
@@ -223,7 +225,15 @@ def fit_vqvae(train: PaddedJets, name: str, cfg: dict[str, Any], threads: int = 
     valid constituents' features + the library's commitment loss. Deterministic given the
     seed: weights, K-Means initialisation and code replacement draw from the torch RNG,
     seeded here (and restored afterwards), batches from their own generator.
+
+    On several ranks (``world``, its process group joined before this call) each rank takes
+    every ``world.size``-th jet of the global batch of ``batch_size``, weights its loss by its
+    share of the batch's constituents, and DDP averages the gradients; the quantiser's library
+    sums the codebook's EMA statistics, K-Means and dead-code samples over the ranks, so every
+    rank holds the same codebook.
     """
+    world = world or World()
+    device = device or torch.device("cpu")
     n_constituents = int(train.mask.sum())
     if n_constituents < cfg["codebook_size"]:
         raise ValueError(f"tokenizer '{name}' (vqvae): {n_constituents} training constituents for "
@@ -244,30 +254,42 @@ def fit_vqvae(train: PaddedJets, name: str, cfg: dict[str, Any], threads: int = 
         batch_size = min(cfg["batch_size"], len(train))
         if cfg["kmeans_init"]:
             sample = torch.randperm(len(train), generator=gen)
-            # enough jets for KMEANS_INIT_SAMPLES constituents on average
+            # enough jets for KMEANS_INIT_SAMPLES constituents on average; several ranks share them
+            # (the library's K-Means sums its statistics over the ranks)
             mean_length = n_constituents / len(train)
-            model.init_codebook(train.subset(sample[:math.ceil(KMEANS_INIT_SAMPLES / mean_length)]),
-                                constituents_per_step=batch_size * mean_length)
+            chosen = sample[:math.ceil(KMEANS_INIT_SAMPLES / mean_length)][world.rank::world.size]
+            model.init_codebook(train.subset(chosen), constituents_per_step=batch_size * mean_length)
+        model.to(device)
+        trained = wrap(model, world, device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.01)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda s: warmup_exponential(s, warmup, max(1, steps // 4)))
         stream = batches(len(train), batch_size, gen, lengths=train.lengths)
         last_used = torch.full((model.codebook_size,), -10**9, dtype=torch.int64)
         losses: list[float] = []
-        bar = tqdm(total=steps, desc=f"tokenize {name}", unit="step", disable=not progress, mininterval=2.0)
+        bar = tqdm(total=steps, desc=f"tokenize {name}", unit="step", disable=not (progress and world.main),
+                   mininterval=2.0)
         model.train()
         for step in range(steps):
             part = train.subset(next(stream))
-            recon, tokens, commitment = model(part.features, part.mask)
-            reconstruction = F.mse_loss(recon[part.mask], model.select(part.features[part.mask]))
+            total = int(part.mask.sum())
+            if world.distributed:  # the global batch: this rank keeps every world.size-th jet
+                part = part.subset(slice(world.rank, None, world.size))
+            features, mask = part.features.to(device), part.mask.to(device)
+            recon, tokens, commitment = trained(features, mask)
+            reconstruction = F.mse_loss(recon[mask], model.select(features[mask]))
             loss = reconstruction + commitment
+            # DDP averages gradients: weight this rank's mean by its share of the constituents
+            share = int(mask.sum()) / max(total, 1) if world.distributed else 1.0
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * (share * world.size)).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
             schedule.step()
-            last_used[tokens[part.mask]] = step
-            losses.append(float(loss.detach()))
+            last_used[tokens[mask].cpu()] = step
+            losses.append(float(loss.detach()) * share)
+            if world.distributed:  # the global batch's loss, as one process logs it
+                losses[-1] = float(sum_over_ranks([losses[-1]], world, device)[0])
             if step % 20 == 0 or step == steps - 1:
                 # codes used within the last 100 steps: the thesis's notion of a live code
                 live = float((step - last_used < 100).float().mean())
@@ -282,4 +304,4 @@ def fit_vqvae(train: PaddedJets, name: str, cfg: dict[str, Any], threads: int = 
         "loss_end": sum(losses[-window:]) / window,
         "train_codes_live_last_100_steps": float((steps - 1 - last_used < 100).float().mean()),
     }
-    return VQVAETokenizer(model, {"fit": fit})
+    return VQVAETokenizer(model.cpu(), {"fit": fit})
