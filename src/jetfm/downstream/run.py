@@ -382,7 +382,9 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
                mininterval=2.0)
     curve: list[dict[str, float]] = []
     best_loss, best_step, best_state, bad = math.inf, 0, _snapshot(trained), 0
-    running, n_running, stop_reason, step = 0.0, 0, "max_steps", 0
+    # the running training loss stays on the device until an evaluation: no host sync per step
+    running = torch.zeros((), dtype=torch.float64, device=device)
+    n_running, stop_reason, step = 0, "max_steps", 0
     start = time.perf_counter()
     for step in bar:
         head.train()
@@ -406,17 +408,18 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
         (loss * (share * world.size)).backward()
         nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
         optimiser.step()
-        running += float(loss.detach()) * share  # this rank's part of the global batch's loss
+        running += loss.detach().double() * share  # this rank's part of the global batch's loss
         n_running += 1
         out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
         if (step + 1) % eval_every and step + 1 < max_steps and not out_of_time:
             continue
         val_loss = validation_loss(task, encoder, head, val, device, val_cache, world=world)
+        train_loss = float(running) / n_running
         if world.distributed:
-            running = float(sum_over_ranks([running], world, device)[0])
-        curve.append({"step": step + 1, "train_loss": running / n_running, "val_loss": val_loss})
-        bar.set_postfix(train=f"{running / n_running:.4f}", val=f"{val_loss:.4f}")
-        running, n_running = 0.0, 0
+            train_loss = float(sum_over_ranks([float(running)], world, device)[0]) / n_running
+        curve.append({"step": step + 1, "train_loss": train_loss, "val_loss": val_loss})
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+        running, n_running = torch.zeros((), dtype=torch.float64, device=device), 0
         if val_loss < best_loss:
             best_loss, best_step, best_state, bad = val_loss, step + 1, _snapshot(trained), 0
         elif step + 1 > min_steps:
