@@ -125,11 +125,11 @@ def _scontrol_jobs() -> dict[str, dict[str, str]]:
     return jobs
 
 
-def test_workflow_runs_on_slurm(slurm_cluster, tmp_path):
+def _workdir_and_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the workflow, and the environment its SLURM jobs inherit."""
     workdir = (tmp_path / "wf").resolve()
     workdir.mkdir()
     _copy_workflow(workdir)
-
     env = dict(os.environ)
     env["JETFM_SLURM_PARTITION"] = "main"
     env.pop("JETFM_SLURM_ACCOUNT", None)
@@ -138,6 +138,11 @@ def test_workflow_runs_on_slurm(slurm_cluster, tmp_path):
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     for key in [k for k in env if k.startswith("SLURM_")]:
         del env[key]
+    return workdir, env
+
+
+def test_workflow_runs_on_slurm(slurm_cluster, tmp_path):
+    workdir, env = _workdir_and_env(tmp_path)
 
     # The target goes before --configfile, which would swallow it (nargs="+").
     cmd = [
@@ -200,15 +205,7 @@ def test_pretraining_on_two_slurm_tasks_matches_one_process(slurm_cluster, tmp_p
     import torch
     import yaml
 
-    workdir = (tmp_path / "wf").resolve()
-    workdir.mkdir()
-    _copy_workflow(workdir)
-    env = dict(os.environ)
-    env["JETFM_SLURM_PARTITION"] = "main"
-    env.pop("JETFM_SLURM_ACCOUNT", None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    for key in [k for k in env if k.startswith("SLURM_")]:
-        del env[key]
+    workdir, env = _workdir_and_env(tmp_path)
     target = "models/backbones/mpm-kmeans.pt"
     # one process, on this machine
     local = subprocess.run([sys.executable, "-m", "snakemake", target, "--cores", "2", "--configfile",
