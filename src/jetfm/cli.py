@@ -383,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="the sampling seed of the generated file (recorded)")
     p.add_argument("--test", required=True, help="true test jet file")
     p.add_argument("--generated", help="mode generated: the generated jet file")
-    p.add_argument("--checkpoint", help="mode reconstructed: the backbone checkpoint")
+    p.add_argument("--checkpoint", help="the backbone checkpoint: its tokenizer reconstructs the true jets "
+                   "(the reference of generated jets, the ceiling)")
     p.add_argument("--out", required=True, help="per-run result JSON to write")
 
     p = add("baselines", cmd_baselines, "Score the trivial answers of a benchmark (majority class, ...).")

@@ -183,11 +183,11 @@ def generation_test(wildcards):
 
 
 def generation_inputs(wildcards):
-    inputs = {"test": generation_test(wildcards)}
+    # the tokenizer inside the checkpoint reconstructs the true jets: the ceiling, and the
+    # reference the generated jets are compared with
+    inputs = {"test": generation_test(wildcards), "checkpoint": f"models/backbones/{wildcards.backbone}.pt"}
     if wildcards.mode == "generated":
         inputs["generated"] = f"data/generated/{wildcards.backbone}/seed{wildcards.seed}.parquet"
-    else:  # the tokenizer inside the checkpoint reconstructs the true jets
-        inputs["checkpoint"] = f"models/backbones/{wildcards.backbone}.pt"
     return inputs
 
 
