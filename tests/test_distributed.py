@@ -267,3 +267,22 @@ def test_vqvae_trains_on_two_ranks_with_one_codebook(setup: dict, jet_files: dic
     fit = tokenizer.info["fit"]
     assert fit["loss_end"] < fit["loss_start"]
     assert json.loads((out / "vqvae.json").read_text())["quality"]["utilisation"] > 0.2
+
+
+def test_errors_and_reports_name_the_rank_of_any_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchrun's variables or, under `jetfm launch` in SLURM, srun's: rank 1 names itself and
+    does not report (rank 0 does); a process started alone names no rank."""
+    from jetfm.cli import _rank, _who
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "JETFM_LAUNCHER"):
+        monkeypatch.delenv(name, raising=False)
+    assert (_who("pretrain"), _rank()) == ("jetfm pretrain", 0)
+    monkeypatch.setenv("JETFM_LAUNCHER", "srun")
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    assert (_who("pretrain"), _rank()) == ("jetfm pretrain (rank 1 of 2)", 1)
+    monkeypatch.delenv("JETFM_LAUNCHER")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    assert (_who("downstream"), _rank()) == ("jetfm downstream (rank 3 of 4)", 3)

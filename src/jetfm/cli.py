@@ -429,24 +429,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _rank() -> int:
-    """This process's rank when a launcher (torchrun) started several, else 0."""
-    return int(os.environ.get("RANK", "0") or 0)
+    """This process's rank when a launcher (torchrun, or srun under `jetfm launch`) started
+    several, else 0."""
+    from jetfm.distributed import world_from_environment
+
+    return world_from_environment().rank
+
+
+def _who(command: str) -> str:
+    """How an error names the command; one of several ranks names itself too, so that the
+    launcher's output shows which rank failed."""
+    if "WORLD_SIZE" not in os.environ and "JETFM_LAUNCHER" not in os.environ:
+        return f"jetfm {command}"  # started alone: no rank to name (and no torch to import)
+    from jetfm.distributed import world_from_environment
+
+    try:
+        world = world_from_environment()
+    except RuntimeError:  # the launcher's variables are the error itself
+        return f"jetfm {command}"
+    return f"jetfm {command}" + (f" (rank {world.rank} of {world.size})" if world.distributed else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     exit_on_sigterm()  # a terminated job removes its temporary files
-    # one of several ranks names itself: the launcher shows the failing rank's message
-    ranks = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    who = f"jetfm {args.command}" + (f" (rank {_rank()} of {ranks})" if ranks > 1 else "")
     try:
         args.func(args)
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
-        print(f"{who}: error: {exc}", file=sys.stderr)
+        print(f"{_who(args.command)}: error: {exc}", file=sys.stderr)
         _report_to_launcher(exc)
         return 2
     except KeyError as exc:  # hand-written --params without an entry the stage reads
-        print(f"{who}: error: missing entry {exc} in the stage's params", file=sys.stderr)
+        print(f"{_who(args.command)}: error: missing entry {exc} in the stage's params", file=sys.stderr)
         _report_to_launcher(exc)
         return 2
     except BaseException as exc:

@@ -43,6 +43,11 @@ class World:
     def distributed(self) -> bool:
         return self.size > 1
 
+    @property
+    def share(self) -> slice:
+        """This rank's rows of a global batch: every ``size``-th, from its rank (all for one rank)."""
+        return slice(self.rank, None, self.size)
+
 
 def world_from_environment(environ: Mapping[str, str] | None = None) -> World:
     """The world a launcher described in the environment: torchrun's variables, or SLURM's for
@@ -144,9 +149,11 @@ def gather_objects(value: Any, world: World) -> list[Any]:
     return out
 
 
-def barrier(world: World) -> None:
-    if world.distributed:
-        dist.barrier()
+def loss_weight(count: int, total: int, world: World) -> float:
+    """The factor on a rank's mean loss over its ``count`` terms of the global batch's ``total``
+    (size · count / total; 1 for one rank) that makes DDP's average of the ranks' gradients the
+    gradient of the global batch's mean loss."""
+    return world.size * count / total if world.distributed and total > 0 else 1.0
 
 
 def launch_command(command: Sequence[str], nodes: int, ranks_per_node: int,
@@ -178,5 +185,5 @@ def launch_command(command: Sequence[str], nodes: int, ranks_per_node: int,
     return [*torchrun, *jetfm, *command], {}
 
 
-__all__ = ["World", "barrier", "gather_objects", "join", "launch_command", "leave", "per_rank_batch",
+__all__ = ["World", "gather_objects", "join", "launch_command", "leave", "loss_weight", "per_rank_batch",
            "process_group", "report_to_launcher", "sum_over_ranks", "world_from_environment", "wrap"]

@@ -103,32 +103,27 @@ def slurm_ranks(ranks, device):
     return {"nodes": nodes, "mpi": "srun" if several else None, **(tasks if several else {}), **gpus}
 
 
+def slurm_resource(ranks_of, key, cpu_only=False):
+    """One SLURM resource (None: not asked for) of a training job whose ranks
+    ``ranks_of(wildcards)`` gives; a ``cpu_only`` job (the VQ-VAE) asks for no GPU at all."""
+
+    def value(wildcards):
+        wanted = slurm_ranks(ranks_of(wildcards), "cpu" if cpu_only else config["device"])
+        return None if cpu_only and key == "gpu" else wanted.get(key)
+
+    return value
+
+
 def pretrain_ranks(wildcards):
     return training_ranks(config, wildcards.backbone)
-
-
-def pretrain_slurm(key):
-    """One SLURM resource of a pre-training job (None: not asked for)."""
-    return lambda wildcards: slurm_ranks(pretrain_ranks(wildcards), config["device"]).get(key)
 
 
 def tokenizer_ranks(wildcards):
     return training_ranks(config, tokenizer=wildcards.tokenizer)
 
 
-def tokenizer_slurm(key):
-    """One SLURM resource of a tokenize job: CPU ranks only (the VQ-VAE trains on the CPU)."""
-    return lambda wildcards: {k: v for k, v in slurm_ranks(tokenizer_ranks(wildcards), "cpu").items()
-                              if k != "gpu"}.get(key)
-
-
 def downstream_ranks(wildcards):
     return training_ranks(config, benchmark=wildcards.benchmark)
-
-
-def downstream_slurm(key):
-    """One SLURM resource of a downstream job (None: not asked for)."""
-    return lambda wildcards: slurm_ranks(downstream_ranks(wildcards), config["device"]).get(key)
 
 
 def tokenizer_options(wildcards, input):

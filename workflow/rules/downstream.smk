@@ -26,12 +26,12 @@ rule downstream:
         mem_mb=6000,
         runtime=240,
         cpus_per_task=lambda w: DOWNSTREAM[w.benchmark]["threads"],
-        nodes=downstream_slurm("nodes"),
-        mpi=downstream_slurm("mpi"),
-        tasks=downstream_slurm("tasks"),
-        tasks_per_node=downstream_slurm("tasks_per_node"),
-        gpu=downstream_slurm("gpu"),
-        gres=downstream_slurm("gres"),
+        nodes=slurm_resource(downstream_ranks, "nodes"),
+        mpi=slurm_resource(downstream_ranks, "mpi"),
+        tasks=slurm_resource(downstream_ranks, "tasks"),
+        tasks_per_node=slurm_resource(downstream_ranks, "tasks_per_node"),
+        gpu=slurm_resource(downstream_ranks, "gpu"),
+        gres=slurm_resource(downstream_ranks, "gres"),
     conda:
         JETFM_ENV
     shell:

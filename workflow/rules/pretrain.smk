@@ -23,12 +23,12 @@ rule pretrain:
         mem_mb=8000,
         runtime=720,
         cpus_per_task=config["pretrain"]["threads"],
-        nodes=pretrain_slurm("nodes"),
-        mpi=pretrain_slurm("mpi"),
-        tasks=pretrain_slurm("tasks"),
-        tasks_per_node=pretrain_slurm("tasks_per_node"),
-        gpu=pretrain_slurm("gpu"),
-        gres=pretrain_slurm("gres"),
+        nodes=slurm_resource(pretrain_ranks, "nodes"),
+        mpi=slurm_resource(pretrain_ranks, "mpi"),
+        tasks=slurm_resource(pretrain_ranks, "tasks"),
+        tasks_per_node=slurm_resource(pretrain_ranks, "tasks_per_node"),
+        gpu=slurm_resource(pretrain_ranks, "gpu"),
+        gres=slurm_resource(pretrain_ranks, "gres"),
     conda:
         JETFM_ENV
     shell:

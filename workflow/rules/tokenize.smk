@@ -23,10 +23,10 @@ rule tokenize:
         mem_mb=4000,
         runtime=120,
         cpus_per_task=lambda w: config["tokenizers"][w.tokenizer]["threads"],
-        nodes=tokenizer_slurm("nodes"),
-        mpi=tokenizer_slurm("mpi"),
-        tasks=tokenizer_slurm("tasks"),
-        tasks_per_node=tokenizer_slurm("tasks_per_node"),
+        nodes=slurm_resource(tokenizer_ranks, "nodes", cpu_only=True),
+        mpi=slurm_resource(tokenizer_ranks, "mpi", cpu_only=True),
+        tasks=slurm_resource(tokenizer_ranks, "tasks", cpu_only=True),
+        tasks_per_node=slurm_resource(tokenizer_ranks, "tasks_per_node", cpu_only=True),
     conda:
         JETFM_ENV
     shell:

@@ -101,6 +101,15 @@ class JetStream(IterableDataset):
             held += unit.jets
         return pools if pools[0] else []
 
+    def require_partitions(self, workers: int = 0) -> None:
+        """Refuse fewer row groups than partitions (ranks × DataLoader workers): a rank left
+        without any would wait for batches that never come."""
+        local = max(workers, 1)
+        if len(self.units) < self.world_size * local:
+            raise ValueError(f"{self.path}: {len(self.units)} row groups cannot feed {self.world_size} "
+                             f"ranks × {local} loader workers; write smaller row groups "
+                             "(samples.<sample>.jets.row_group_jets), or use fewer ranks or loader workers")
+
     def pool_batches(self, pool: list[Unit]) -> int:
         return math.ceil(sum(u.jets for u in pool) / self.batch_size)
 

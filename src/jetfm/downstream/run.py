@@ -41,6 +41,7 @@ from jetfm.data.features import PaddedJets, pad_jets
 from jetfm.data.stream import JetStream, StreamPosition, stream_batches
 from jetfm.distributed import (
     World,
+    loss_weight,
     per_rank_batch,
     process_group,
     sum_over_ranks,
@@ -370,8 +371,7 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
             part = train.subset(index)
             total = task.loss_terms(part)
             if world.distributed:  # the global batch: this rank keeps every world.size-th jet
-                index = index[world.rank::world.size]
-                part = part.subset(slice(world.rank, None, world.size))
+                index, part = index[world.share], part.subset(world.share)
             return part, index, total
     # a fine-tuned encoder has its full learning rate only after frozen_steps and as many of warm-up
     min_steps = 2 * s["frozen_steps"] if schedule in ("finetune", "supervised") else 0
@@ -402,13 +402,13 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
                     outputs = backbone_outputs(encoder, part, index, device, cache)
             out = model(part, mask, device, train_encoder, outputs)
         loss = task.loss(out, part)
-        # DDP averages gradients over ranks: weight each rank's mean loss by its share of the terms
-        share = task.loss_terms(part) / max(total, 1) if world.distributed else 1.0
+        weight = loss_weight(task.loss_terms(part), total, world)
         optimiser.zero_grad(set_to_none=True)
-        (loss * (share * world.size)).backward()
+        (loss * weight).backward()
         nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
         optimiser.step()
-        running += loss.detach().double() * share  # this rank's part of the global batch's loss
+        # this rank's part of the global batch's mean loss
+        running += loss.detach().double() * (weight / world.size)
         n_running += 1
         out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
         if (step + 1) % eval_every and step + 1 < max_steps and not out_of_time:
@@ -473,17 +473,14 @@ def streams(params: dict[str, Any]) -> bool:
             and params["point"].get("n_train", 0) is None)
 
 
-def _stream(params: dict[str, Any], train_file: str | Path, sample: str, world: World) -> JetStream:
+def _stream(params: dict[str, Any], train_file: str | Path, sample: str, batch_size: int,
+            world: World) -> JetStream:
     if Path(train_file).suffix != ".json":
         raise ValueError(f"{train_file}: loader 'stream' reads a split's manifest "
                          "(data/jets/SAMPLE/train.json), not a single file")
-    s = params["settings"]
-    batch = per_rank_batch(s["batch_size"], world, f"downstream.{params['benchmark']}.batch_size")
-    stream = JetStream(train_file, batch, params["seed"], pool_jets=s["pool_jets"], rank=world.rank,
-                       world_size=world.size)
-    if len(stream.units) < world.size:
-        raise ValueError(f"{train_file}: {len(stream.units)} row groups cannot feed {world.size} ranks; "
-                         "write smaller row groups (samples.<sample>.jets.row_group_jets) or use fewer ranks")
+    stream = JetStream(train_file, batch_size, params["seed"], pool_jets=params["settings"]["pool_jets"],
+                       rank=world.rank, world_size=world.size)
+    stream.require_partitions()
     if stream.sample_name != sample:
         raise JetFileError(f"{train_file}: jets made for sample '{stream.sample_name}', not '{sample}'")
     return stream
@@ -498,20 +495,22 @@ def run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str 
     if params["mode"] not in MODES:
         raise ValueError(f"unknown mode '{params['mode']}' (expected one of {', '.join(MODES)})")
     world = world_from_environment() if world is None else world
-    per_rank_batch(params["settings"]["batch_size"], world, f"downstream.{params['benchmark']}.batch_size")
+    rank_batch = per_rank_batch(params["settings"]["batch_size"], world,
+                                f"downstream.{params['benchmark']}.batch_size")
     set_threads(threads)
     with process_group(world, resolve_device(params["device"])) as device:
         return _run_benchmark(params, train_file, val_file, test_file, checkpoint, out, progress, tokenizer,
-                              world, device)
+                              rank_batch, world, device)
 
 
 def _run_benchmark(params: dict[str, Any], train_file: str | Path, val_file: str | Path,
                    test_file: str | Path, checkpoint: str | Path | None, out: str | Path, progress: bool,
-                   tokenizer: str | Path | None, world: World, device: torch.device) -> dict[str, Any]:
+                   tokenizer: str | Path | None, rank_batch: int, world: World, device: torch.device
+                   ) -> dict[str, Any]:
     sample = BENCHMARK_SAMPLES[params["benchmark"]]
     val, test = (pad_jets(read_jet_set(f, sample)) for f in (val_file, test_file))
     if streams(params):
-        train: PaddedJets | JetStream = _stream(params, train_file, sample, world)
+        train: PaddedJets | JetStream = _stream(params, train_file, sample, rank_batch, world)
     else:
         train = pad_jets(read_jet_set(train_file, sample))
     task, row = train_and_score(params, train, val, test, device, checkpoint, tokenizer, progress,

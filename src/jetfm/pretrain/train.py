@@ -26,6 +26,7 @@ from jetfm.data.stream import JetStream, StreamPosition, stream_batches
 from jetfm.distributed import (
     World,
     gather_objects,
+    loss_weight,
     per_rank_batch,
     process_group,
     sum_over_ranks,
@@ -292,20 +293,17 @@ def _pretrain(train_file: str | Path, val_file: str | Path, tokenizer_files: Map
         masked = draw_mask(recipe, part.mask, gen)
         total_count = loss_count(recipe, part.mask, masked)
         if loader == "memory" and world.distributed:
-            rows = slice(world.rank, None, world.size)
-            part = part.subset(rows)
+            part = part.subset(world.share)
             n = part.mask.shape[1]
-            batch_tokens = {task: t[rows][:, :n] for task, t in batch_tokens.items()}
-            masked = None if masked is None else masked[rows][:, :n]
+            batch_tokens = {task: t[world.share][:, :n] for task, t in batch_tokens.items()}
+            masked = None if masked is None else masked[world.share][:, :n]
         batch_tokens = {task: t.to(device, non_blocking=True) for task, t in batch_tokens.items()}
         count = loss_count(recipe, part.mask, masked)
         if loader != "memory" and world.distributed:  # ranks' batches differ: add their counts up
             total_count = int(sum_over_ranks([count], world, device)[0])
         result = batch_losses(trained, recipe, part, batch_tokens, gen, noise, device, masked=masked)
-        # DDP averages gradients over ranks: weight each rank's mean loss by its share of the terms
-        share = world.size * count / total_count if world.distributed and total_count > 0 else 1.0
         optimiser.zero_grad(set_to_none=True)
-        (result["loss"] * share).backward()
+        (result["loss"] * loss_weight(count, total_count, world)).backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt["grad_clip"])
         optimiser.step()
         schedule.step()
@@ -398,11 +396,7 @@ def _train_stream(train_file: str | Path, sample: str | None, opt: Mapping[str, 
                        tokenizers=tokenizers, rank=world.rank, world_size=world.size)
     if sample is not None and stream.sample_name != sample:
         raise JetFileError(f"{train_file}: jets made for sample '{stream.sample_name}', not '{sample}'")
-    partitions = world.size * max(opt["loader_workers"], 1)
-    if len(stream.units) < partitions:
-        raise ValueError(f"{train_file}: {len(stream.units)} row groups cannot feed {world.size} ranks × "
-                         f"{max(opt['loader_workers'], 1)} loader workers; write smaller row groups "
-                         "(samples.<sample>.jets.row_group_jets), or use fewer ranks or loader workers")
+    stream.require_partitions(opt["loader_workers"])
     return stream
 
 

@@ -25,7 +25,7 @@ from vector_quantize_pytorch import VectorQuantize
 
 from jetfm.contract import CONTINUOUS_FEATURES
 from jetfm.data.features import PaddedJets
-from jetfm.distributed import World, sum_over_ranks, wrap
+from jetfm.distributed import World, loss_weight, sum_over_ranks, wrap
 from jetfm.models.transformer import Transformer
 from jetfm.provenance import atomic_output
 from jetfm.tokenize.kmeans import read_checkpoint
@@ -274,20 +274,19 @@ def fit_vqvae(train: PaddedJets, name: str, cfg: dict[str, Any], threads: int = 
             part = train.subset(next(stream))
             total = int(part.mask.sum())
             if world.distributed:  # the global batch: this rank keeps every world.size-th jet
-                part = part.subset(slice(world.rank, None, world.size))
+                part = part.subset(world.share)
+            weight = loss_weight(int(part.mask.sum()), total, world)  # terms: the constituents
             features, mask = part.features.to(device), part.mask.to(device)
             recon, tokens, commitment = trained(features, mask)
             reconstruction = F.mse_loss(recon[mask], model.select(features[mask]))
             loss = reconstruction + commitment
-            # DDP averages gradients: weight this rank's mean by its share of the constituents
-            share = int(mask.sum()) / max(total, 1) if world.distributed else 1.0
             optimiser.zero_grad(set_to_none=True)
-            (loss * (share * world.size)).backward()
+            (loss * weight).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
             schedule.step()
             last_used[tokens[mask].cpu()] = step
-            losses.append(float(loss.detach()) * share)
+            losses.append(float(loss.detach()) * weight / world.size)
             if world.distributed:  # the global batch's loss, as one process logs it
                 losses[-1] = float(sum_over_ranks([losses[-1]], world, device)[0])
             if step % 20 == 0 or step == steps - 1:
