@@ -1,7 +1,7 @@
 """Training throughput of the jet encoder beside a plain nn.TransformerEncoder, and FLOP/s vs matmul peak.
 
     python benchmarks/training_speed.py [--sample btag|boosted] [--rounds 5] [--threads 2]
-                                        [--device cpu|cuda] [--sizes demo,paper]
+                                        [--device cpu|cuda] [--sizes demo,paper] [--compile]
 
 Two sizes: "demo" (the encoder of `--backbone` in config.yaml) and "paper" (8 layers × 512,
 8 heads, 8 registers, ff_mult 2). For each, one batch of synthetic jets (constituent counts
@@ -9,6 +9,8 @@ drawn like the btag sample, 1–15 with mean ≈ 6, or like JetClass, up to 128 
 padded to the batch maximum with a key-padding mask, is trained on by
 
 * jetfm: JetEncoder (pre-norm, SwiGLU, LayerScale, registers, fused attention);
+* compiled (with --compile): the jetfm encoder with its transformer stack under torch.compile,
+  as config key `compile` trains it (dynamic shapes; compiled in the untimed warm-up steps);
 * plain: the same embedding and registers in front of nn.TransformerEncoder (pre-norm,
   GELU, dropout 0) with a final LayerNorm. SwiGLU with hidden h has 3·dim·h weights, so the
   plain feed-forward width is 1.5·h: both models have the same matmul FLOPs per token.
@@ -43,6 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from jetfm.config import load_config
 from jetfm.contract import CONTINUOUS_FEATURES, N_PID_CLASSES
 from jetfm.models import JetEncoder
+from jetfm.training import compile_transformers
 
 PAPER = {"dim": 512, "layers": 8, "heads": 8, "registers": 8, "ff_mult": 2.0}
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +219,8 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=989.0,
                         help="CUDA only: dense bf16 peak for MFU (989 = H100 SXM)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the jetfm encoder with torch.compile (config key compile)")
     args = parser.parse_args()
 
     if args.device is None:
@@ -245,6 +250,13 @@ def main() -> None:
         plain = PlainEncoder(size["dim"], size["layers"], size["heads"], size["registers"], size["ff_mult"])
         trainers = {"jetfm": Trainer(jetfm, batch, device), "plain": Trainer(plain, batch, device)}
         flops = {k: t.flops() for k, t in trainers.items()}
+        if args.compile:
+            compiled = JetEncoder(size["dim"], size["layers"], size["heads"], size["registers"],
+                                  size["ff_mult"])
+            compiled.load_state_dict(jetfm.state_dict())
+            compile_transformers(compiled)
+            trainers["compiled"] = Trainer(compiled, batch, device)
+            flops["compiled"] = flops["jetfm"]  # the same arithmetic, fused differently
         for t in trainers.values():
             for _ in range(args.warmup):
                 t.step()
@@ -274,8 +286,9 @@ def main() -> None:
                     samples["shape"].append(s["shape_mm"].flops_per_s())
             for key in s["trainers"]:
                 s["times"][key].append(statistics.median(samples[key]))
-            print(f"round {r + 1}/{args.rounds} {name}: jetfm {s['times']['jetfm'][-1]:.3f} s, "
-                  f"plain {s['times']['plain'][-1]:.3f} s per step", file=sys.stderr)
+            print(f"round {r + 1}/{args.rounds} {name}: "
+                  + ", ".join(f"{k} {s['times'][k][-1]:.3f} s" for k in s["trainers"]) + " per step",
+                  file=sys.stderr)
             if not cuda:
                 s["peak"].append(statistics.median(samples["peak"]))
                 s["shape_matmul"].append(statistics.median(samples["shape"]))
@@ -286,7 +299,8 @@ def main() -> None:
         s = setups[name]
         tj, tp = s["times"]["jetfm"], s["times"]["plain"]
         ratio = [p / j for j, p in zip(tj, tp, strict=True)]
-        gflops = {k: [s["flops"][k] / t / 1e9 for t in s["times"][k]] for k in ("jetfm", "plain")}
+        models = list(s["trainers"])
+        gflops = {k: [s["flops"][k] / t / 1e9 for t in s["times"][k]] for k in models}
         out: dict[str, Any] = {
             "config": s["size"], "batch": s["batch"], "max_constituents": s["max_constituents"],
             "mean_constituents": round(s["mean_constituents"], 2), "tokens_per_step": s["tokens"],
@@ -299,15 +313,21 @@ def main() -> None:
             "ratio_jetfm_over_plain": med(ratio), "ratio_per_round": rounded(ratio),
             "jetfm_gflops": med(gflops["jetfm"], 1), "plain_gflops": med(gflops["plain"], 1),
         }
+        if "compiled" in s["trainers"]:
+            tc = s["times"]["compiled"]
+            speedup = [j / c for j, c in zip(tj, tc, strict=True)]
+            out |= {"compiled_jets_per_s": round(s["batch"] / statistics.median(tc), 1),
+                    "compiled_gflops": med(gflops["compiled"], 1),
+                    "ratio_compiled_over_jetfm": med(speedup), "ratio_compiled_per_round": rounded(speedup)}
         if cuda:
-            for k in ("jetfm", "plain"):
+            for k in models:
                 mfu = [g / (args.peak_tflops * 1e3) for g in gflops[k]]
                 out[f"{k}_mfu"], out[f"{k}_mfu_per_round"] = med(mfu, 4), rounded(mfu, 4)
         else:
             out["matmul_peak_gflops"] = med([p / 1e9 for p in s["peak"]], 1)
             out["matmul_peak_gflops_per_round"] = rounded([p / 1e9 for p in s["peak"]], 1)
             out["shape_matmul_gflops"] = med([f / 1e9 for f in s["shape_matmul"]], 1)
-            for k in ("jetfm", "plain"):
+            for k in models:
                 frac = [g * 1e9 / p for g, p in zip(gflops[k], s["peak"], strict=True)]
                 out[f"{k}_fraction_of_peak"] = med(frac)
                 out[f"{k}_fraction_of_peak_per_round"] = rounded(frac)
@@ -342,6 +362,11 @@ def main() -> None:
         print(f"{name:6} {out['batch']:5d} {out['jetfm_jets_per_s']:10.1f} {out['plain_jets_per_s']:10.1f} "
               f"{out['ratio_jetfm_over_plain']:6.3f} {out['jetfm_gflops']:10.1f} {out['plain_gflops']:10.1f} "
               f"{peak:10.1f} {fj:13.3f} {fp:13.3f}", file=sys.stderr)
+        if "compiled_jets_per_s" in out:
+            fc = out["compiled_mfu" if cuda else "compiled_fraction_of_peak"]
+            print(f"{'':6} compiled: {out['compiled_jets_per_s']:.1f} jets/s, "
+                  f"{out['ratio_compiled_over_jetfm']:.3f} × jetfm eager (per round "
+                  f"{out['ratio_compiled_per_round']}), {ref} {fc:.3f}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -107,3 +107,28 @@ def test_encoder_options_keep_symmetry_and_hide_masked_constituents(options: dic
     a = encoder(features, pid, mask, replace=replace, replacement=replacement)
     b = encoder(moved, pid, mask, replace=replace, replacement=replacement)
     assert torch.allclose(a[0], b[0], atol=1e-5) and torch.allclose(a[1], b[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["key padding", "pair bias", "causal"])
+def test_attention_runs_a_fused_kernel_with_jetfm_masks(case: str) -> None:
+    """The masks jetfm passes (a [B, 1, 1, N] boolean key mask, a float pair bias with padded keys
+    at -inf, is_causal) keep scaled_dot_product_attention on the CPU's flash kernel: a layout
+    that forced the unfused math path would materialise every [B, H, N, N] score silently.
+    benchmarks/attention_kernels.py checks the same on a GPU."""
+    from torch.profiler import profile
+
+    from jetfm.models.transformer import SelfAttention
+
+    torch.manual_seed(0)
+    layer = SelfAttention(32, 4)
+    x = torch.randn(3, 10, 32, requires_grad=True)
+    key_mask = torch.arange(10)[None, :] < torch.tensor([[10], [6], [2]])
+    kwargs = {"key padding": {"key_mask": key_mask},
+              "pair bias": {"key_mask": key_mask, "bias": torch.randn(3, 4, 10, 10)},
+              "causal": {"key_mask": None, "causal": True}}[case]
+    with profile() as prof:
+        layer(x, **kwargs).square().sum().backward()
+    ops = {event.key.split("::")[-1] for event in prof.key_averages()}
+    assert "_scaled_dot_product_flash_attention_for_cpu" in ops
+    assert "_scaled_dot_product_flash_attention_for_cpu_backward" in ops
+    assert "_scaled_dot_product_attention_math" not in ops

@@ -429,6 +429,12 @@ def training_ranks(cfg: Mapping[str, Any], backbone: str | None = None, benchmar
     return {"nodes": int(ranks["nodes"]), "gpus_per_node": int(ranks["gpus_per_node"])}
 
 
+def compile_option(cfg: Mapping[str, Any]) -> dict[str, bool]:
+    """``{"compile": True}`` for a training's params when the config asks for torch.compile, else
+    nothing: runs made before the option existed (all eager) keep their params and stay valid."""
+    return {"compile": True} if cfg.get("compile") else {}
+
+
 def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[str, Any]:
     """The config a stage depends on, resolved for one job."""
     if stage == "generate":
@@ -469,6 +475,7 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
             # threads and ranks change speed, not results: they travel as the rule's threads and launcher
             "pretrain": {k: v for k, v in cfg["pretrain"].items() if k not in LAUNCH_KEYS} | bb["pretrain"],
             "device": cfg["device"],
+            **compile_option(cfg),
         }
         params["tokenizers"] = {task: stage_params(cfg, "tokenize", tokenizer=tok)
                                 for task, tok in backbone_tokenizers(cfg, name).items()}
@@ -488,7 +495,7 @@ def stage_params(cfg: Mapping[str, Any], stage: str, **wildcards: str) -> dict[s
         params = {"benchmark": benchmark, "backbone_name": name, "mode": wildcards["mode"],
                   "point": parse_point(wildcards["point"]), "seed": int(wildcards["seed"]),
                   "settings": {k: v for k, v in section.items() if k not in SWEEP_KEYS},
-                  "device": cfg["device"]}
+                  "device": cfg["device"], **compile_option(cfg)}
         # what the model is: a reference's config, a gpt backbone's architecture (with its
         # tokenizer), or the encoder alone; the pre-training recipe stays out, so that changing
         # it does not re-run the scratch runs

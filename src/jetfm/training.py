@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from torch import nn
+
+from jetfm.models.transformer import Transformer
 
 
 def resolve_device(name: str) -> torch.device:
@@ -22,6 +25,21 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager[None]:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def compile_transformers(model: nn.Module) -> int:
+    """``torch.compile`` every transformer stack in ``model``, in place; how many were compiled.
+
+    Only the stacks, where the FLOPs are: the masking, tokenisation and heads around them draw
+    from torch.Generator objects and change shape from step to step. Compiled in place
+    (``Module.compile``), so parameter names, state dicts and checkpoints stay those of the
+    eager model. ``dynamic=True``: jets are padded to each batch's longest, so the batch and
+    length dimensions are symbolic from the first step instead of recompiling per length.
+    """
+    stacks = [m for m in model.modules() if isinstance(m, Transformer)]
+    for stack in stacks:
+        stack.compile(dynamic=True)
+    return len(stacks)
 
 
 def warmup_exponential(step: int, warmup: int, half_life: int) -> float:

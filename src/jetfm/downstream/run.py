@@ -60,7 +60,7 @@ from jetfm.pretrain.train import token_encoder
 from jetfm.provenance import provenance
 from jetfm.results import write_result
 from jetfm.tokenize import VQVAETokenizer, check_made_by
-from jetfm.training import BatchPlan, autocast, resolve_device, set_threads
+from jetfm.training import BatchPlan, autocast, compile_transformers, resolve_device, set_threads
 
 CACHE_LIMIT_BYTES = 2 * 1024**3  # frozen-encoder outputs above this are recomputed per step instead
 
@@ -337,6 +337,9 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
     schedule = schedule_mode(params)
     torch.manual_seed(seed)
     head = make_head(task, encoder, params).to(device)
+    if params.get("compile"):
+        compile_transformers(encoder)
+        compile_transformers(head)
     frozen = schedule == "fixed"
     cache = val_cache = None
     streamed = isinstance(train, JetStream)

@@ -47,6 +47,7 @@ from jetfm.tokenize import Tokenizer, VQVAETokenizer, check_made_by, load_tokeni
 from jetfm.training import (
     BatchPlan,
     autocast,
+    compile_transformers,
     resolve_device,
     set_threads,
     step_generator,
@@ -240,6 +241,8 @@ def _pretrain(train_file: str | Path, val_file: str | Path, tokenizer_files: Map
     n_tokens = {task: tok.n_tokens for task, tok in tokenizers.items()}
 
     model = build_model(recipe, width, n_tokens, tokenizers).to(device)
+    if params.get("compile"):
+        compile_transformers(model)
     optimiser = torch.optim.AdamW(model.parameters(), lr=opt["lr"], weight_decay=opt["weight_decay"])
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: warmup_exponential(s, opt["warmup_steps"], opt["half_life_steps"]))
