@@ -1,11 +1,12 @@
 """Training throughput of the jet encoder beside a plain nn.TransformerEncoder, and FLOP/s vs matmul peak.
 
-    python benchmarks/training_speed.py [--sample btag|boosted] [--rounds 5] [--threads 2]
+    python benchmarks/training_speed.py [--sample btag|boosted|full] [--rounds 5] [--threads 2]
                                         [--device cpu|cuda] [--sizes demo,paper] [--compile]
 
 Two sizes: "demo" (the encoder of `--backbone` in config.yaml) and "paper" (8 layers × 512,
 8 heads, 8 registers, ff_mult 2). For each, one batch of synthetic jets (constituent counts
-drawn like the btag sample, 1–15 with mean ≈ 6, or like JetClass, up to 128 with mean ≈ 50),
+drawn like the btag sample, 1–15 with mean ≈ 6, or like JetClass, up to 128 with mean ≈ 50, or
+128 for every jet with `--sample full`),
 padded to the batch maximum with a key-padding mask, is trained on by
 
 * jetfm: JetEncoder (pre-norm, SwiGLU, LayerScale, registers, fused attention);
@@ -106,6 +107,8 @@ def draw_batch(sample: str, batch: int, seed: int, device: torch.device) -> Batc
     rng = np.random.default_rng(seed)
     if sample == "btag":
         counts = np.clip(1 + rng.poisson(5.0, batch), 1, 15)
+    elif sample == "full":  # every jet at the 128-constituent cap: no padding (the papers' timing case)
+        counts = np.full(batch, 128)
     else:
         counts = np.clip(np.rint(rng.gamma(5.0, 10.0, batch)), 1, 128).astype(int)
     n = int(counts.max())
@@ -204,7 +207,8 @@ def alternating(trainers: dict[str, Trainer], index: int) -> Iterator[tuple[str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sample", default="btag", choices=["btag", "boosted"])
+    parser.add_argument("--sample", default="btag", choices=["btag", "boosted", "full"],
+                        help="constituent counts like btag jets, like JetClass, or 128 for every jet")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved repetitions; medians reported")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per model and round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model before the rounds")

@@ -74,12 +74,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _torchrun(setup: dict, jet_files: dict, out: Path) -> subprocess.CompletedProcess:
+def _torchrun(setup: dict, jet_files: dict, out: Path, params: dict | None = None
+              ) -> subprocess.CompletedProcess:
     """`jetfm pretrain` on two ranks, started as the workflow starts it."""
     out.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "--no-python", shutil.which("jetfm") or "jetfm", "--quiet", "pretrain",
-           "--params", json.dumps(setup["params"]),
+           "--params", json.dumps(params or setup["params"]),
            "--backbone", "mpm-kmeans", "--train", str(jet_files["train"]), "--val", str(jet_files["val"]),
            "--tokenizer", f"kmeans={setup['tokenizer']}", "--threads", "1",
            "--out", str(out / "b.pt"), "--metrics", str(out / "b.csv")]
@@ -108,6 +109,21 @@ def test_two_ranks_with_half_the_batch_train_what_one_process_trains(setup: dict
     for key, value in a["model_state"].items():
         torch.testing.assert_close(b["model_state"][key], value, rtol=0, atol=1e-6, msg=key)
     assert not Path(f"{two_ranks / 'b.pt'}.resume").exists()
+
+
+def test_two_ranks_with_compiled_stacks_train_what_one_eager_process_trains(setup: dict, jet_files: dict
+                                                                            ) -> None:
+    """config `compile: true` under DDP: each rank compiles its stacks before DDP wraps them."""
+    out = setup["dir"] / "two-compiled"
+    done = _torchrun(setup, jet_files, out, setup["params"] | {"compile": True})
+    assert done.returncode == 0, done.stdout + done.stderr
+    one, two = read_metrics(setup["one"] / "b.csv"), read_metrics(out / "b.csv")
+    steps = one["step"] > 0
+    np.testing.assert_allclose(two["loss"][steps], one["loss"][steps], rtol=1e-4)
+    a = torch.load(setup["one"] / "b.pt", weights_only=False)["model_state"]
+    b = torch.load(out / "b.pt", weights_only=False)["model_state"]
+    for key, value in a.items():
+        torch.testing.assert_close(b[key], value, rtol=0, atol=1e-5, msg=key)
 
 
 class _Stop(RuntimeError):
