@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU measurement of docs/performance.md from one command, in a few minutes on one
-# H100/H200: the attention kernel jetfm's masks get, training throughput and MFU of the demo and
+# H100/H200: the GPU-only tests, the attention kernel jetfm's masks get, training throughput and MFU of the demo and
 # paper encoders (eager and torch.compile, bf16) on btag-like, JetClass-like and full
 # 128-constituent jets, and KV-cache decoding. JSON and logs land in OUT (default gpu-results/).
 #
@@ -32,6 +32,9 @@ run() {  # name, command...: JSON on stdout to OUT/name.json, the table and warn
   "$@" > "$out/$label.json" 2> "$out/$label.log" || { echo "   failed (see $out/$label.log)"; return 0; }
   grep -v -e Warning -e warn -e USDT "$out/$label.log" | tail -8
 }
+echo "== tests that need a GPU (pinned, asynchronous batches)"
+python -m pytest -q -rs tests/test_device_path.py > "$out/device_tests.txt" 2>&1 || true
+tail -3 "$out/device_tests.txt"
 run attention_kernels python benchmarks/attention_kernels.py --device cuda
 for sample in btag boosted full; do
   run "training_speed_$sample" python benchmarks/training_speed.py --device cuda --compile --rounds 3 \

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from jetfm.data.features import PaddedJets
 from jetfm.models.transformer import Transformer
+
+Movable = TypeVar("Movable", torch.Tensor, PaddedJets, dict[str, torch.Tensor])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -25,6 +29,18 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager[None]:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def to_device(value: Movable, device: torch.device) -> Movable:
+    """A batch (tensor, jets or tensors by name) on ``device``. To a GPU through page-locked
+    memory with asynchronous copies: a copy from pageable memory would make the host wait for
+    the GPU's queue at every step. Count what must be counted on the host before moving."""
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    on_host = (value.features if isinstance(value, PaddedJets) else value).device.type == "cpu"
+    if device.type == "cuda" and on_host:
+        return value.pin_memory().to(device, non_blocking=True)  # pin_memory: no copy if pinned
+    return value.to(device)
 
 
 def compile_transformers(model: nn.Module) -> int:

@@ -7,6 +7,7 @@ pre-training and every downstream task agree on them by construction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +103,20 @@ class PaddedJets:
     @property
     def lengths(self) -> torch.Tensor:
         return self.mask.sum(dim=1)
+
+    def apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> PaddedJets:
+        """The same jets with ``fn`` applied to every tensor (tokens and kinematics included)."""
+        return PaddedJets(fn(self.features), fn(self.pid), fn(self.mask), fn(self.vertex), fn(self.origin),
+                          fn(self.label), None if self.jet is None else fn(self.jet),
+                          None if self.tokens is None else {k: fn(v) for k, v in self.tokens.items()})
+
+    def pin_memory(self) -> PaddedJets:
+        """A copy in page-locked host memory, from which copies to a GPU run asynchronously; a
+        DataLoader with ``pin_memory=True`` calls this for every batch."""
+        return self.apply(torch.Tensor.pin_memory)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> PaddedJets:
+        return self.apply(lambda t: t.to(device, non_blocking=non_blocking))
 
 
 def pad_jets(table: JetTable, max_tracks: int | None = None) -> PaddedJets:

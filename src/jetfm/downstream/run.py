@@ -60,7 +60,14 @@ from jetfm.pretrain.train import token_encoder
 from jetfm.provenance import provenance
 from jetfm.results import write_result
 from jetfm.tokenize import VQVAETokenizer, check_made_by
-from jetfm.training import BatchPlan, autocast, compile_transformers, resolve_device, set_threads
+from jetfm.training import (
+    BatchPlan,
+    autocast,
+    compile_transformers,
+    resolve_device,
+    set_threads,
+    to_device,
+)
 
 CACHE_LIMIT_BYTES = 2 * 1024**3  # frozen-encoder outputs above this are recomputed per step instead
 
@@ -395,7 +402,9 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
         head_lr, encoder_lr = learning_rates(step, max_steps, schedule, s)
         for group, lr in zip(optimiser.param_groups, (head_lr, encoder_lr), strict=False):
             group["lr"] = lr
-        mask = part.mask.to(device)
+        count = task.loss_terms(part)  # on the host, before the batch goes to the device
+        part = to_device(part, device)
+        mask = part.mask
         with autocast(device):
             train_encoder = cache is None and encoder_lr > 0.0
             encoder.train(train_encoder)
@@ -405,7 +414,7 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
                     outputs = backbone_outputs(encoder, part, index, device, cache)
             out = model(part, mask, device, train_encoder, outputs)
         loss = task.loss(out, part)
-        weight = loss_weight(task.loss_terms(part), total, world)
+        weight = loss_weight(count, total, world)
         optimiser.zero_grad(set_to_none=True)
         (loss * weight).backward()
         nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)

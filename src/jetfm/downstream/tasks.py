@@ -95,8 +95,9 @@ class TrackOrigin:
         return TrackMLPHead(dim, len(self.class_names), self.settings["head_hidden"])
 
     def loss(self, out: torch.Tensor, part: PaddedJets) -> torch.Tensor:
-        mask = part.mask.to(out.device)
-        return F.cross_entropy(out[mask].float(), part.origin.to(out.device)[mask])
+        # padding has origin -1: ignored, with no boolean indexing (whose size the host must learn)
+        origin = part.origin.to(out.device)
+        return F.cross_entropy(out.float().flatten(0, 1), origin.flatten(), ignore_index=-1)
 
     def loss_terms(self, part: PaddedJets) -> int:
         """How many terms :meth:`loss` averages (tracks)."""
@@ -126,7 +127,9 @@ class VertexFinding:
 
     def loss(self, out: torch.Tensor, part: PaddedJets) -> torch.Tensor:
         target, use = pair_targets(part.vertex.to(out.device), part.mask.to(out.device))
-        return F.binary_cross_entropy_with_logits(out.float()[use], target[use])
+        # the mean over the pairs that count, without boolean indexing (no host sync on a GPU)
+        terms = F.binary_cross_entropy_with_logits(out.float(), target, reduction="none")
+        return torch.where(use, terms, 0.0).sum() / use.sum().clamp(min=1)
 
     def loss_terms(self, part: PaddedJets) -> int:
         """How many terms :meth:`loss` averages (track pairs i < j)."""

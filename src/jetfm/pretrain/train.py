@@ -51,6 +51,7 @@ from jetfm.training import (
     resolve_device,
     set_threads,
     step_generator,
+    to_device,
     warmup_exponential,
 )
 
@@ -300,10 +301,12 @@ def _pretrain(train_file: str | Path, val_file: str | Path, tokenizer_files: Map
             n = part.mask.shape[1]
             batch_tokens = {task: t[world.share][:, :n] for task, t in batch_tokens.items()}
             masked = None if masked is None else masked[world.share][:, :n]
-        batch_tokens = {task: t.to(device, non_blocking=True) for task, t in batch_tokens.items()}
         count = loss_count(recipe, part.mask, masked)
         if loader != "memory" and world.distributed:  # ranks' batches differ: add their counts up
             total_count = int(sum_over_ranks([count], world, device)[0])
+        # counted on the host above; the copies to a GPU do not wait for it
+        part, batch_tokens = to_device(part, device), to_device(batch_tokens, device)
+        masked = None if masked is None else to_device(masked, device)
         result = batch_losses(trained, recipe, part, batch_tokens, gen, noise, device, masked=masked)
         optimiser.zero_grad(set_to_none=True)
         (result["loss"] * loss_weight(count, total_count, world)).backward()
