@@ -72,3 +72,35 @@ def test_track_losses_equal_the_mean_over_real_tracks_and_pairs() -> None:
     target, use = pair_targets(jets.vertex, jets.mask)
     expected = F.binary_cross_entropy_with_logits(logits[use], target[use])
     torch.testing.assert_close(vertex.loss(logits, jets), expected)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_pretraining_steps_never_wait_for_the_device() -> None:
+    """batch_losses works out the mask layout on the host and copies asynchronously: forward,
+    backward, clipping and the optimiser step run with CUDA's sync debug mode set to error."""
+    from jetfm.config import stage_params, validate_config
+    from jetfm.pretrain import build_model
+    from jetfm.pretrain.train import batch_losses
+    from jetfm.training import step_generator
+
+    device = torch.device("cuda")
+    cfg = validate_config({"backbones": {"b": {"tasks": ["id", "reg", "kmeans", "cfm", "ssfm"],
+                                               "encoder": {"dim": 32, "layers": 2, "heads": 2},
+                                               "decoder": {"dim": 16, "layers": 1, "heads": 1}}}})
+    recipe = stage_params(cfg, "pretrain", backbone="b")["backbone"]
+    model = build_model(recipe, 6, {"kmeans": 16}).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step in range(3):
+        jets = _jets(step)
+        tokens = {"kmeans": jets.tokens["kmeans"].clamp(min=0)}
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            losses = batch_losses(model, recipe, jets, tokens, step_generator(0, step),
+                                  step_generator(0, step, device), device)
+            optimiser.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(losses["loss"]).item()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from jetfm.config import ConfigError, stage_params, validate_config
 from jetfm.data.features import pad_jets
@@ -250,3 +251,70 @@ def test_batch_plan_is_a_function_of_seed_and_step() -> None:
     a = torch.rand(4, generator=step_generator(0, 5))
     assert torch.equal(a, torch.rand(4, generator=step_generator(0, 5)))
     assert not torch.equal(a, torch.rand(4, generator=step_generator(0, 6)))
+
+
+class _HostWaits(TorchDispatchMode):
+    """The ATen calls of a step that would make the host wait for a GPU: reading a value (item,
+    int(), bool()), nonzero, masked_select, and indexing with a boolean mask."""
+
+    WAITING = frozenset({"_local_scalar_dense", "nonzero", "masked_select", "is_nonzero", "equal"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        name = func.overloadpacket.__name__
+        boolean_index = name == "index" and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] or []))
+        if name in self.WAITING or boolean_index:
+            self.found.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("backbone", ["mpm-all", "mpm-v1"])
+def test_a_masked_step_given_its_layout_never_waits_for_the_device(backbone: str) -> None:
+    """With the MaskLayout worked out on the host (as batch_losses does), forward and backward of
+    every MPM task call nothing that makes a GPU host wait; without it the same step would. The
+    exception is cnf: normflows' spline picks its in-range inputs by boolean indexing."""
+    from jetfm.pretrain.masking import MaskLayout
+
+    torch.manual_seed(0)
+    cfg = _config()
+    cfg["backbones"]["mpm-all"]["tasks"].remove("cnf")
+    recipe = stage_params(cfg, "pretrain", backbone=backbone)["backbone"]
+    model = build_model(recipe, 8, {"kmeans": 10, "vqvae": 12})
+    x, pid = torch.randn(4, 8, 7), torch.randint(0, 8, (4, 8))
+    mask = torch.arange(8)[None, :] < torch.tensor([[2], [5], [8], [3]])
+    masked = sample_mask(mask, 0.4, torch.Generator().manual_seed(1))
+    tokens = {"kmeans": torch.randint(0, 10, (4, 8)), "vqvae": torch.randint(0, 12, (4, 8))}
+    layout = MaskLayout.of(mask, masked)
+    with _HostWaits() as waits:
+        out = model(x, pid, mask, masked, tokens, torch.Generator().manual_seed(2), layout=layout)
+        out["loss"].backward()
+    assert waits.found == []
+    with _HostWaits() as waits:
+        again = model(x, pid, mask, masked, tokens, torch.Generator().manual_seed(2))
+    assert waits.found  # the check sees the waits the layout spares
+    torch.testing.assert_close(again["loss"], out["loss"])
+
+
+def test_a_next_token_step_given_its_scored_positions_never_waits_for_the_device() -> None:
+    from jetfm.models.token_encoder import TokenJetEncoder
+    from jetfm.pretrain.gpt import NextTokenModel, scored_positions
+
+    torch.manual_seed(0)
+    tokenizer = {"codebook_size": 12, "latent_dim": 4, "dim": 16, "layers": 1, "heads": 2,
+                 "features": ["pt", "deta", "dphi"]}
+    model = NextTokenModel(TokenJetEncoder(dim=32, layers=2, heads=4, tokenizer=tokenizer, n_classes=3),
+                           class_dropout=0.1)
+    mask = torch.arange(8)[None, :] < torch.tensor([[2], [5], [8], [3]])
+    codes = torch.where(mask, torch.randint(0, 12, (4, 8)), -1)
+    scored = scored_positions(mask)
+    # labels stay None here: on the CPU the label range is checked with a read (skipped on a GPU)
+    with _HostWaits() as waits:
+        out = model(mask, codes, None, torch.Generator().manual_seed(1), scored=scored)
+        out["loss"].backward()
+    assert waits.found == []
+    again = model(mask, codes, None, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(again["loss"], out["loss"])

@@ -10,10 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from jetfm.data.features import PaddedJets
 from jetfm.models.transformer import Transformer
 
-Movable = TypeVar("Movable", torch.Tensor, PaddedJets, dict[str, torch.Tensor])
+Movable = TypeVar("Movable")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,13 +31,15 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager[None]:
 
 
 def to_device(value: Movable, device: torch.device) -> Movable:
-    """A batch (tensor, jets or tensors by name) on ``device``. To a GPU through page-locked
-    memory with asynchronous copies: a copy from pageable memory would make the host wait for
-    the GPU's queue at every step. Count what must be counted on the host before moving."""
+    """A batch on ``device``: a tensor, or anything with ``device``, ``pin_memory()`` and ``to()``
+    (:class:`PaddedJets`, a mask layout), or a dict or tuple of those. To a GPU through
+    page-locked memory with asynchronous copies, so the host runs ahead of the GPU; count what
+    must be counted on the host before moving."""
     if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
-    on_host = (value.features if isinstance(value, PaddedJets) else value).device.type == "cpu"
-    if device.type == "cuda" and on_host:
+        return {k: to_device(v, device) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, tuple):
+        return tuple(to_device(v, device) for v in value)  # type: ignore[return-value]
+    if device.type == "cuda" and value.device.type == "cpu":
         return value.pin_memory().to(device, non_blocking=True)  # pin_memory: no copy if pinned
     return value.to(device)
 

@@ -110,6 +110,10 @@ class PaddedJets:
                           fn(self.label), None if self.jet is None else fn(self.jet),
                           None if self.tokens is None else {k: fn(v) for k, v in self.tokens.items()})
 
+    @property
+    def device(self) -> torch.device:
+        return self.features.device
+
     def pin_memory(self) -> PaddedJets:
         """A copy in page-locked host memory, from which copies to a GPU run asynchronously; a
         DataLoader with ``pin_memory=True`` calls this for every batch."""

@@ -70,7 +70,9 @@ class TokenJetEncoder(nn.Module):
         """The ``<class>`` token of each jet; a negative or missing label gives "no class"."""
         if label is None:
             return torch.full((batch,), self.no_class_id, dtype=torch.long, device=device)
-        if label.numel() and int(label.max()) >= self.n_classes:
+        # checked where it is free: on a GPU the check would stall every step (an out-of-range
+        # label then ends in the embedding's device-side assert instead of this message)
+        if label.device.type == "cpu" and label.numel() and int(label.max()) >= self.n_classes:
             raise ValueError(f"class label {int(label.max())} out of range for {self.n_classes} classes")
         return torch.where(label >= 0, self.n_codes + 2 + label, self.no_class_id).long()
 

@@ -29,8 +29,12 @@ class NextTokenModel(nn.Module):
         return self.head(self.encoder.hidden(ids, caches))
 
     def forward(self, mask: torch.Tensor, codes: torch.Tensor, label: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Loss and accuracy of predicting c_1 … c_n and <stop> for a batch of code sequences [B, N]."""
+                generator: torch.Generator | None = None,
+                scored: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Loss and accuracy of predicting c_1 … c_n and <stop> for a batch of code sequences [B, N].
+
+        ``scored``: :func:`scored_positions` of ``mask``, computed on the host, which spares a GPU
+        the wait for the number of scored positions."""
         if self.encoder.n_classes:
             if label is not None and self.training and self.class_dropout > 0:
                 drop = torch.rand(label.shape, generator=generator, device=label.device) < self.class_dropout
@@ -40,7 +44,7 @@ class NextTokenModel(nn.Module):
         ids = self.encoder.sequence(codes, mask, label)
         p = self.encoder.prefix_length
         targets = ids[:, p:]  # c_1 … c_n, <stop>, padding
-        scored = torch.arange(targets.shape[1], device=mask.device)[None, :] <= mask.sum(dim=1)[:, None]
+        scored = scored_positions(mask) if scored is None else scored
         # the head only on scored positions: [B, L, K+1] logits would be large for big codebooks
         h = self.encoder.hidden(ids)[:, p - 1:-1]
         logits = self.head(h[scored]).float()
@@ -48,3 +52,11 @@ class NextTokenModel(nn.Module):
         loss = F.cross_entropy(logits, target)
         return {"loss_gpt": loss, "acc_gpt": (logits.argmax(-1) == target).float().mean().detach(),
                 "loss": loss}
+
+
+def scored_positions(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(jet, position) of every predicted token of :class:`NextTokenModel`'s targets for
+    constituent ``mask`` [B, N]: c_1 … c_n and ``<stop>``, in row-major order."""
+    positions = torch.arange(mask.shape[1] + 1, device=mask.device)[None, :]
+    rows, cols = (positions <= mask.sum(dim=1)[:, None]).nonzero(as_tuple=True)
+    return rows, cols

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 
@@ -20,13 +22,15 @@ def sample_mask(mask: torch.Tensor, fraction: float,
     return rank < n_drop[:, None]
 
 
-def compact(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def compact(keep: torch.Tensor, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices that move the kept entries of each row to the front, in their order.
 
-    Returns (index [B, K], valid [B, K]) with K the largest number kept in any row.
+    Returns (index [B, K], valid [B, K]) with K the largest number kept in any row: ``width``
+    when the caller knows it (:class:`MaskLayout`), else counted here, which on a GPU makes the
+    host wait for the device.
     """
     order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
-    width = max(int(keep.sum(dim=1).max()), 1)
+    width = most_per_row(keep) if width is None else width
     index = order[:, :width]
     return index, torch.gather(keep, 1, index)
 
@@ -43,3 +47,43 @@ def masked_order(masked: torch.Tensor) -> torch.Tensor:
     It selects the unique mask token of MPMv1 and MPMv2; unmasked entries get 0 (unused).
     """
     return (torch.cumsum(masked.long(), dim=1) - 1).clamp(min=0)
+
+
+def most_per_row(flags: torch.Tensor) -> int:
+    """The largest number of True entries in a row of [B, N] ``flags`` (at least 1)."""
+    return max(int(flags.sum(dim=1).max()), 1) if len(flags) else 1
+
+
+@dataclass(frozen=True)
+class MaskLayout:
+    """The data-dependent shapes of one masked-particle step, worked out where the masks are made
+    (on the host) so that the forward pass on a GPU never waits for the device to report a size:
+    the widths of the compacted visible and masked sets, and the (jet, slot) of every masked
+    constituent in row-major order, which is what indexing with the boolean ``masked`` selects.
+    """
+
+    kept_width: int
+    masked_width: int
+    rows: torch.Tensor  # int64 [M]
+    cols: torch.Tensor  # int64 [M]
+
+    @classmethod
+    def of(cls, mask: torch.Tensor, masked: torch.Tensor) -> MaskLayout:
+        rows, cols = masked.nonzero(as_tuple=True)
+        return cls(most_per_row(mask & ~masked), most_per_row(masked), rows, cols)
+
+    @property
+    def device(self) -> torch.device:
+        return self.rows.device
+
+    @property
+    def selected(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Index for x [B, N, ...] → its masked entries [M, ...] (as x[masked], without a sync)."""
+        return self.rows, self.cols
+
+    def pin_memory(self) -> MaskLayout:
+        return MaskLayout(self.kept_width, self.masked_width, self.rows.pin_memory(), self.cols.pin_memory())
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> MaskLayout:
+        return MaskLayout(self.kept_width, self.masked_width, self.rows.to(device, non_blocking=non_blocking),
+                          self.cols.to(device, non_blocking=non_blocking))

@@ -18,7 +18,7 @@ from torch import nn
 
 from jetfm.models import JetEncoder, Transformer
 from jetfm.pretrain.heads import SetFlowMatchingDecoder
-from jetfm.pretrain.masking import compact, gather_rows, masked_order
+from jetfm.pretrain.masking import MaskLayout, compact, gather_rows, masked_order
 from jetfm.pretrain.tasks import CONSTITUENT_TASKS, N_FEATURES, ReconstructionHeads, total_loss
 
 
@@ -44,11 +44,14 @@ class MaskedParticleModel(nn.Module):
 
     def forward(self, features: torch.Tensor, pid: torch.Tensor, mask: torch.Tensor, masked: torch.Tensor,
                 tokens: Mapping[str, torch.Tensor] | None = None,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+                generator: torch.Generator | None = None, layout: MaskLayout | None = None
+                ) -> dict[str, torch.Tensor]:
         """Losses (and accuracies) for one batch. ``masked`` marks constituents to drop;
-        ``tokens[task]`` [B, N] are the token targets of the kmeans / vqvae tasks."""
+        ``tokens[task]`` [B, N] are the token targets of the kmeans / vqvae tasks; ``layout``,
+        computed on the host from the same masks, spares a GPU every wait for a size."""
+        layout = MaskLayout.of(mask, masked) if layout is None else layout
         keep = mask & ~masked
-        index, kept_valid = compact(keep)
+        index, kept_valid = compact(keep, layout.kept_width)
         enc, registers = self.encoder(gather_rows(features, index), gather_rows(pid, index), kept_valid)
         result: dict[str, torch.Tensor] = {}
 
@@ -63,12 +66,13 @@ class MaskedParticleModel(nn.Module):
             regs = self.to_decoder(registers)
             y = self.decoder(torch.cat([regs, x], dim=1),
                              torch.cat([mask.new_ones(b, regs.shape[1]), mask], dim=1))
-            rep = y[:, regs.shape[1]:][masked]
-            targets = {task: t[masked] for task, t in (tokens or {}).items()}
-            result |= self.heads(rep, features[masked], pid[masked], targets, generator)
+            sel = layout.selected
+            rep = y[:, regs.shape[1]:][sel]
+            targets = {task: t[sel] for task, t in (tokens or {}).items()}
+            result |= self.heads(rep, features[sel], pid[sel], targets, generator)
 
         if self.ssfm is not None:
-            t_index, t_valid = compact(masked)
+            t_index, t_valid = compact(masked, layout.masked_width)
             latent = torch.cat([registers, enc], dim=1)
             latent_mask = torch.cat([mask.new_ones(registers.shape[:2]), kept_valid], dim=1)
             result["loss_ssfm"] = self.ssfm.loss(gather_rows(features, t_index).float(), t_valid,

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from jetfm.models import JetEncoder
-from jetfm.pretrain.masking import masked_order
+from jetfm.pretrain.masking import MaskLayout, masked_order
 from jetfm.pretrain.tasks import ReconstructionHeads, total_loss
 
 
@@ -37,11 +37,14 @@ class MaskedParticleModelV1(nn.Module):
 
     def forward(self, features: torch.Tensor, pid: torch.Tensor, mask: torch.Tensor, masked: torch.Tensor,
                 tokens: Mapping[str, torch.Tensor] | None = None,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+                generator: torch.Generator | None = None, layout: MaskLayout | None = None
+                ) -> dict[str, torch.Tensor]:
+        """As :meth:`MaskedParticleModel.forward`."""
+        sel = (MaskLayout.of(mask, masked) if layout is None else layout).selected
         order = masked_order(masked)
         enc, _ = self.encoder(features, pid, mask, replace=masked, replacement=self.mask_tokens[order])
-        rep = self.mlp(enc[masked])
-        targets = {task: t[masked] for task, t in (tokens or {}).items()}
-        result = self.heads(rep, features[masked], pid[masked], targets, generator)
+        rep = self.mlp(enc[sel])
+        targets = {task: t[sel] for task, t in (tokens or {}).items()}
+        result = self.heads(rep, features[sel], pid[sel], targets, generator)
         result["loss"] = total_loss(result, self.tasks, features)
         return result

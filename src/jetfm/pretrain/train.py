@@ -37,8 +37,8 @@ from jetfm.jets.build import label_names
 from jetfm.jets.parquet_io import JetFileError, read_jet_set
 from jetfm.models import JetEncoder
 from jetfm.models.token_encoder import Backbone, TokenJetEncoder
-from jetfm.pretrain.gpt import NextTokenModel
-from jetfm.pretrain.masking import sample_mask
+from jetfm.pretrain.gpt import NextTokenModel, scored_positions
+from jetfm.pretrain.masking import MaskLayout, sample_mask
 from jetfm.pretrain.mpm import MaskedParticleModel
 from jetfm.pretrain.mpm_v1 import MaskedParticleModelV1
 from jetfm.pretrain.probe import linear_probe
@@ -143,19 +143,24 @@ def batch_losses(model: nn.Module, recipe: Mapping[str, Any], part: PaddedJets,
                  ) -> dict[str, torch.Tensor]:
     """Losses of one batch: masked reconstruction (MPM) or next-token prediction (gpt).
 
-    ``tokens`` are the batch's token targets on ``device``. ``masked`` is the batch's mask, else
-    drawn here from ``generator`` (:func:`draw_mask`); ``noise`` draws the generative heads'
+    ``part`` (the jets), ``tokens`` (their token targets) and ``masked`` (the batch's mask, else
+    drawn here from ``generator`` with :func:`draw_mask`) on the host: the shapes that depend on
+    the masks are worked out here, and everything then goes to ``device`` at once, so that a GPU
+    step never waits for the device to report a size. ``noise`` draws the generative heads'
     noise and the gpt class-token dropout.
     """
-    mask = part.mask.to(device)
     if recipe["method"] == "gpt":
+        scored = to_device(scored_positions(part.mask), device)
+        part, tokens = to_device(part, device), to_device(dict(tokens), device)
         with autocast(device):
-            return model(mask, tokens["gpt"], part.label.to(device), noise)
+            return model(part.mask, tokens["gpt"], part.label, noise, scored=scored)
     if masked is None:
         masked = draw_mask(recipe, part.mask, generator, evaluation)
         assert masked is not None
+    layout = to_device(MaskLayout.of(part.mask, masked), device)
+    part, tokens, masked = to_device(part, device), to_device(dict(tokens), device), to_device(masked, device)
     with autocast(device):
-        return model(part.features.to(device), part.pid.to(device), mask, masked.to(device), tokens, noise)
+        return model(part.features, part.pid, part.mask, masked, tokens, noise, layout=layout)
 
 
 @torch.no_grad()
@@ -304,9 +309,6 @@ def _pretrain(train_file: str | Path, val_file: str | Path, tokenizer_files: Map
         count = loss_count(recipe, part.mask, masked)
         if loader != "memory" and world.distributed:  # ranks' batches differ: add their counts up
             total_count = int(sum_over_ranks([count], world, device)[0])
-        # counted on the host above; the copies to a GPU do not wait for it
-        part, batch_tokens = to_device(part, device), to_device(batch_tokens, device)
-        masked = None if masked is None else to_device(masked, device)
         result = batch_losses(trained, recipe, part, batch_tokens, gen, noise, device, masked=masked)
         optimiser.zero_grad(set_to_none=True)
         (result["loss"] * loss_weight(count, total_count, world)).backward()
