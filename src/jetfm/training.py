@@ -1,4 +1,5 @@
-"""Pieces every training loop shares: device, precision, schedule, batching, threads."""
+"""Pieces every training loop shares: device, precision, moving batches, compilation, schedule,
+batching, threads."""
 
 from __future__ import annotations
 
