@@ -4,6 +4,8 @@ indexing (whose result size would make the host wait for the GPU at every step).
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -104,3 +106,36 @@ def test_cuda_pretraining_steps_never_wait_for_the_device() -> None:
         finally:
             torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(losses["loss"]).item()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_next_token_steps_never_wait_for_the_device() -> None:
+    """The gpt backbone's step: labels checked and scored positions found on the host."""
+    from jetfm.models.token_encoder import TokenJetEncoder
+    from jetfm.pretrain.gpt import NextTokenModel
+    from jetfm.pretrain.train import batch_losses
+    from jetfm.training import step_generator
+
+    device = torch.device("cuda")
+    tokenizer = {"codebook_size": 16, "latent_dim": 4, "dim": 16, "layers": 1, "heads": 2,
+                 "features": ["pt", "deta", "dphi"]}
+    model = NextTokenModel(TokenJetEncoder(dim=32, layers=2, heads=4, tokenizer=tokenizer, n_classes=3),
+                           class_dropout=0.1).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step in range(3):
+        jets = _jets(step)
+        tokens = {"gpt": jets.tokens["kmeans"]}
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            losses = batch_losses(model, {"method": "gpt"}, jets, tokens, step_generator(0, step),
+                                  step_generator(0, step, device), device)
+            optimiser.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            optimiser.step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(losses["loss"]).item()
+    bad = dataclasses.replace(_jets(), label=torch.tensor([0, 1, 5, 1]))  # 3 classes: 5 is out of range
+    with pytest.raises(ValueError, match="out of range"):  # checked on the host, not by a device assert
+        batch_losses(model, {"method": "gpt"}, bad, {"gpt": bad.tokens["kmeans"]}, step_generator(0, 0),
+                     step_generator(0, 0, device), device)

@@ -66,14 +66,18 @@ class TokenJetEncoder(nn.Module):
         self.tokenizer.eval()  # frozen: no EMA codebook updates, whatever the mode
         return self
 
+    def check_labels(self, label: torch.Tensor) -> None:
+        """Fail with a message on a class label this model has no ``<class>`` token for (reading
+        the labels: on a GPU that waits for the device, so check them on the host)."""
+        if label.numel() and int(label.max()) >= self.n_classes:
+            raise ValueError(f"class label {int(label.max())} out of range for {self.n_classes} classes")
+
     def class_ids(self, label: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor:
         """The ``<class>`` token of each jet; a negative or missing label gives "no class"."""
         if label is None:
             return torch.full((batch,), self.no_class_id, dtype=torch.long, device=device)
-        # checked where it is free: on a GPU the check would stall every step (an out-of-range
-        # label then ends in the embedding's device-side assert instead of this message)
-        if label.device.type == "cpu" and label.numel() and int(label.max()) >= self.n_classes:
-            raise ValueError(f"class label {int(label.max())} out of range for {self.n_classes} classes")
+        if label.device.type == "cpu":  # free here; on a GPU the caller checks the host's labels
+            self.check_labels(label)
         return torch.where(label >= 0, self.n_codes + 2 + label, self.no_class_id).long()
 
     def prefix(self, batch: int, device: torch.device, label: torch.Tensor | None = None) -> torch.Tensor:

@@ -150,6 +150,9 @@ def batch_losses(model: nn.Module, recipe: Mapping[str, Any], part: PaddedJets,
     noise and the gpt class-token dropout.
     """
     if recipe["method"] == "gpt":
+        encoder = getattr(model, "module", model).encoder  # DDP keeps the model as .module
+        if encoder.n_classes:
+            encoder.check_labels(part.label)
         scored = to_device(scored_positions(part.mask), device)
         part, tokens = to_device(part, device), to_device(dict(tokens), device)
         with autocast(device):
