@@ -70,6 +70,11 @@ def physical_constituents(features: torch.Tensor) -> dict[str, torch.Tensor]:
     return {name: _INVERSE[name](features[..., i], torch) for i, name in enumerate(CONTINUOUS_FEATURES)}
 
 
+def most_per_row(flags: torch.Tensor) -> int:
+    """The largest number of True entries in a row of [B, N] ``flags`` (at least 1)."""
+    return max(int(flags.sum(dim=1).max()), 1) if len(flags) else 1
+
+
 @dataclass(frozen=True)
 class PaddedJets:
     """Fixed-size tensors for a jet set: [jets, max_tracks, ...] with a validity mask."""
@@ -94,7 +99,7 @@ class PaddedJets:
         """The selected jets, with padding columns that no selected jet uses removed (unless
         ``keep_width``)."""
         mask = self.mask[index]
-        width = mask.shape[1] if keep_width else max(int(mask.sum(dim=1).max()), 1) if len(mask) else 1
+        width = mask.shape[1] if keep_width else most_per_row(mask)
         tokens = None if self.tokens is None else {k: v[index][:, :width] for k, v in self.tokens.items()}
         return PaddedJets(self.features[index][:, :width], self.pid[index][:, :width], mask[:, :width],
                           self.vertex[index][:, :width], self.origin[index][:, :width], self.label[index],

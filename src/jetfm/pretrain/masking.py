@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
+
+from jetfm.data.features import most_per_row
 
 
 def sample_mask(mask: torch.Tensor, fraction: float,
@@ -49,11 +52,6 @@ def masked_order(masked: torch.Tensor) -> torch.Tensor:
     return (torch.cumsum(masked.long(), dim=1) - 1).clamp(min=0)
 
 
-def most_per_row(flags: torch.Tensor) -> int:
-    """The largest number of True entries in a row of [B, N] ``flags`` (at least 1)."""
-    return max(int(flags.sum(dim=1).max()), 1) if len(flags) else 1
-
-
 @dataclass(frozen=True)
 class MaskLayout:
     """The data-dependent shapes of one masked-particle step, worked out where the masks are made
@@ -81,9 +79,12 @@ class MaskLayout:
         """Index for x [B, N, ...] → its masked entries [M, ...] (as x[masked], without a sync)."""
         return self.rows, self.cols
 
+    def apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> MaskLayout:
+        """The same layout with ``fn`` applied to its index tensors (as :meth:`PaddedJets.apply`)."""
+        return replace(self, rows=fn(self.rows), cols=fn(self.cols))
+
     def pin_memory(self) -> MaskLayout:
-        return MaskLayout(self.kept_width, self.masked_width, self.rows.pin_memory(), self.cols.pin_memory())
+        return self.apply(torch.Tensor.pin_memory)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> MaskLayout:
-        return MaskLayout(self.kept_width, self.masked_width, self.rows.to(device, non_blocking=non_blocking),
-                          self.cols.to(device, non_blocking=non_blocking))
+        return self.apply(lambda t: t.to(device, non_blocking=non_blocking))

@@ -114,9 +114,9 @@ def _load_tokens(tokenizer_files: Mapping[str, str | Path], params: Mapping[str,
     return tokenizers, tokens
 
 
-def _batch_tokens(tokens: Mapping[str, torch.Tensor], index: torch.Tensor | slice, width: int,
-                  device: torch.device) -> dict[str, torch.Tensor]:
-    return {task: t[index][:, :width].to(device) for task, t in tokens.items()}
+def _batch_tokens(tokens: Mapping[str, torch.Tensor], index: torch.Tensor | slice, width: int
+                  ) -> dict[str, torch.Tensor]:
+    return {task: t[index][:, :width] for task, t in tokens.items()}
 
 
 def draw_mask(recipe: Mapping[str, Any], mask: torch.Tensor, generator: torch.Generator,
@@ -184,7 +184,7 @@ def evaluate(model: nn.Module, recipe: Mapping[str, Any], data: PaddedJets,
     for i, weight in [(i, 1) for i in mine] or [(0, 0)]:
         index = slice(starts[i], starts[i] + batch_size)
         part = data.subset(index)
-        out = batch_losses(model, recipe, part, _batch_tokens(tokens, index, part.mask.shape[1], device),
+        out = batch_losses(model, recipe, part, _batch_tokens(tokens, index, part.mask.shape[1]),
                            step_generator(EVAL_SEED, i), step_generator(EVAL_SEED, i, device), device,
                            evaluation=True)
         for k, v in out.items():
