@@ -116,11 +116,45 @@ def test_config_hash_ignores_key_order() -> None:
     assert config_hash({"a": 1}) != config_hash({"a": 2})
 
 
+# JSON-schema keywords the schema uses; any other key is a typo or YAML's reading of an unquoted
+# comma inside a flow mapping ({description: a, b} has a key "b"), which cut the description short
+SCHEMA_KEYWORDS = {"type", "default", "description", "properties", "additionalProperties", "items", "enum",
+                   "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "uniqueItems",
+                   "required", "maxItems", "propertyNames", "$schema", "title"}
+
+
+def _schema_nodes(schema: dict, path: str):
+    yield path, schema
+    for key, sub in schema.get("properties", {}).items():
+        yield from _schema_nodes(sub, f"{path}.{key}")
+    for key, suffix in (("additionalProperties", ".<name>"), ("items", "[]")):
+        if isinstance(schema.get(key), dict):
+            yield from _schema_nodes(schema[key], path + suffix)
+
+
+def test_schema_has_no_stray_keys_and_every_key_is_described() -> None:
+    from jetfm.config import load_schema
+
+    nodes = list(_schema_nodes(load_schema(), ""))
+    assert len(nodes) > 200
+    stray = {path: sorted(set(node) - SCHEMA_KEYWORDS) for path, node in nodes if set(node) - SCHEMA_KEYWORDS}
+    assert not stray, f"keys that are no JSON-schema keywords (unquoted commas?): {stray}"
+    undescribed = [path for path, node in nodes
+                   if path.count(".") and not path.endswith(("<name>", "[]")) and not node.get("description")]
+    assert not undescribed, f"keys without a description: {undescribed}"
+
+
 def test_config_reference_matches_the_schema() -> None:
     from jetfm.config_docs import render_config_docs
 
-    assert (REPO / "docs/config.md").read_text() == render_config_docs(), \
-        "docs/config.md is stale: run `jetfm config-docs > docs/config.md`"
+    page = (REPO / "docs/config.md").read_text()
+    assert page == render_config_docs(), "docs/config.md is stale: run `jetfm config-docs > docs/config.md`"
+    # whole descriptions, and a word in every default cell
+    assert "Seed of initialisation, masking and batching." in page
+    assert "finetune mode, steps with the encoder frozen before its learning rate warms up" in page
+    rows = [line.split(" | ") for line in page.splitlines() if line.startswith("| `")]
+    assert len(rows) > 200 and all(row[2].strip() for row in rows)
+    assert "| `downstream.jetclass_accuracy.runs[].backbone` | string | required |" in page
 
 
 def test_thread_counts_do_not_trigger_reruns() -> None:

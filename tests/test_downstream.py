@@ -100,6 +100,53 @@ def test_sweep_points_and_jobs() -> None:
     assert params["reference"]["num_layers"] == 8 and "encoder" not in params
 
 
+def test_run_blocks_choose_the_runs() -> None:
+    """``runs`` picks a union of blocks out of the product; scratch goes under its architecture's
+    backbone, a supervised run has one point, and every name or value is checked."""
+    section = {"backbones": ["mpm-kmeans", "b", "g"], "seeds": [0, 1], "train_sizes": [100, None],
+               "runs": [{"backbone": "mpm-kmeans", "modes": ["scratch", "finetune"], "points": [None]},
+                        {"backbone": "b", "modes": ["scratch", "fixed"], "points": [100], "seeds": [0]},
+                        {"backbone": "part", "points": [None], "seeds": [1]}]}
+    cfg = validate_config({"backbones": {"mpm-kmeans": {}, "b": {}, "g": {"encoder": {"dim": 32}}},
+                           "downstream": {"jetclass_accuracy": section,
+                                          "cwola_sic": {"backbones": ["b"], "signal_jets": [0, 50],
+                                                        "runs": [{"backbone": "b", "modes": ["supervised"]},
+                                                                 {"backbone": "part", "points": [50]}]}}})
+    jobs = [(j["backbone"], j["mode"], j["point"], j["seed"])
+            for j in benchmark_jobs(cfg, "jetclass_accuracy")]
+    assert jobs == [("mpm-kmeans", "scratch", "all", "0"), ("mpm-kmeans", "scratch", "all", "1"),
+                    ("mpm-kmeans", "finetune", "all", "0"), ("mpm-kmeans", "finetune", "all", "1"),
+                    # b has mpm-kmeans's encoder: its scratch run is mpm-kmeans's
+                    ("mpm-kmeans", "scratch", "n100", "0"), ("b", "fixed", "n100", "0"),
+                    ("part", "scratch", "all", "1")]
+    cwola = [(j["backbone"], j["mode"], j["point"]) for j in benchmark_jobs(cfg, "cwola_sic")]
+    assert cwola == [("b", "supervised", "all"), ("part", "scratch", "s50")]
+    # without runs: the whole product, as before
+    product = dict(section)
+    del product["runs"]
+    full = validate_config({"backbones": {"mpm-kmeans": {}, "b": {}, "g": {"encoder": {"dim": 32}}},
+                            "downstream": {"jetclass_accuracy": product}})
+    # scratch: 2 architectures and part
+    assert len(benchmark_jobs(full, "jetclass_accuracy")) == (3 + 3 * 2) * 2 * 2
+    # the blocks choose jobs, they do not change one: same params with or without them
+    assert stage_params(cfg, "downstream", benchmark="jetclass_accuracy", backbone="b", mode="fixed",
+                        point="n100", seed="0") == \
+        stage_params(full, "downstream", benchmark="jetclass_accuracy", backbone="b", mode="fixed",
+                     point="n100", seed="0")
+    bad = [({"backbone": "c"}, r"runs\[0\]\.backbone': 'c' is not in the section"),
+           ({"backbone": "b", "points": [300]},
+            r"runs\[0\]\.points': 300 is not in the section's train_sizes"),
+           ({"backbone": "b", "seeds": [2]}, r"runs\[0\]\.seeds': 2 is not in the section's seeds"),
+           ({"backbone": "part", "modes": ["fixed"]}, r"runs\[0\]\.modes': 'fixed' is not a mode of 'part'"),
+           ({"backbone": "b", "modes": ["supervised"]}, r"runs\[0\]\.modes': 'supervised'")]
+    for block, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            validate_config({"backbones": {"b": {}}, "downstream": {"jetclass_accuracy": {
+                "backbones": ["b"], "seeds": [0, 1], "train_sizes": [100, None], "runs": [block]}}})
+    with pytest.raises(ConfigError, match=r"jetclass_accuracy\.runs': an empty list"):
+        validate_config({"backbones": {"b": {}}, "downstream": {"jetclass_accuracy": {"runs": []}}})
+
+
 def test_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match=r"downstream\.btag_ood_accuracy\.references': no reference model"):
         validate_config({"downstream": {"btag_ood_accuracy": {"references": ["pn"]}}})

@@ -184,6 +184,8 @@ def _check_benchmark(cfg: dict[str, Any], benchmark: str, section: dict[str, Any
         if name not in cfg["references"]:
             raise ConfigError(f"config key '{key}.references': no reference model named '{name}' "
                               f"(have: {', '.join(cfg['references']) or 'none'})")
+    if section.get("runs") is not None:
+        _check_runs(key, section)
     if benchmark == "jet_generation":
         not_gpt = [n for n in section["backbones"] if cfg["backbones"][n]["method"] != "gpt"]
         if not_gpt or not section["backbones"]:
@@ -200,6 +202,35 @@ def _check_benchmark(cfg: dict[str, Any], benchmark: str, section: dict[str, Any
                                   f"({', '.join(BOOSTED_LABEL_NAMES)})")
         if section["signal"] == section["background"]:
             raise ConfigError(f"config key '{key}.signal': signal and background are the same class")
+
+
+def _check_runs(key: str, section: Mapping[str, Any]) -> None:
+    """Every block of ``runs`` names the section's backbones, modes, points and seeds."""
+    references = list(section.get("references", []))
+    allowed = {"points": sweep_points(section), "seeds": list(section["seeds"])}
+    sweep_key = "signal_jets" if "signal_jets" in section else "train_sizes"
+    if not section["runs"]:
+        raise ConfigError(f"config key '{key}.runs': an empty list has no runs (null = every combination)")
+    for i, block in enumerate(section["runs"]):
+        where = f"{key}.runs[{i}]"
+        name = block["backbone"]
+        if name not in section["backbones"] and name not in references:
+            raise ConfigError(f"config key '{where}.backbone': '{name}' is not in the section's backbones or "
+                              f"references ({', '.join([*section['backbones'], *references])})")
+        if name in references:
+            modes_allowed = ["scratch", "supervised"] if "supervised" in section else ["scratch"]
+        else:
+            modes_allowed = [*section["modes"], *(["supervised"] if "supervised" in section else [])]
+        for mode in block.get("modes") or []:
+            if mode not in modes_allowed:
+                raise ConfigError(f"config key '{where}.modes': '{mode}' is not a mode of '{name}' here "
+                                  f"(allowed: {', '.join(modes_allowed)})")
+        for field, values in allowed.items():
+            for value in block.get(field) or []:
+                if value not in values:
+                    section_key = sweep_key if field == "points" else field
+                    raise ConfigError(f"config key '{where}.{field}': {value} is not in the section's "
+                                      f"{section_key} {values}")
 
 
 TOKENIZER_KEYS = {
@@ -324,7 +355,7 @@ def config_hash(section: Any) -> str:
 
 # Keys of a downstream section that choose which jobs exist rather than what one job does.
 SWEEP_KEYS = ("backbones", "references", "modes", "seeds", "train_sizes", "signal_jets", "supervised",
-              "threads", "resources")
+              "runs", "threads", "resources")
 
 
 def benchmark_sample(cfg: Mapping[str, Any], benchmark: str) -> str:
@@ -358,32 +389,68 @@ def parse_point(point: str) -> dict[str, int | None]:
 
 
 def benchmark_jobs(cfg: Mapping[str, Any], benchmark: str) -> list[dict[str, str]]:
-    """Wildcards of every run of one benchmark (backbone, mode, point, seed)."""
+    """Wildcards of every run of one benchmark (backbone, mode, point, seed): the section's
+    ``runs`` blocks when it has them, else the whole product of its lists."""
     section = cfg["downstream"][benchmark]
     if benchmark == "jet_generation":
         return ([{"backbone": b, "mode": "generated", "point": "all", "seed": str(s)}
                  for b in section["backbones"] for s in section["seeds"]]
                 + [{"backbone": b, "mode": "reconstructed", "point": "all", "seed": "0"}
                    for b in section["backbones"]])
-    if benchmark == "cwola_sic":
-        points = [f"s{n}" for n in section["signal_jets"]]
-    else:
-        points = ["all" if n is None else f"n{n}" for n in section["train_sizes"]]
     # A scratch run depends on the architecture only: one per distinct architecture, under the
     # first backbone that has it.
     scratch_for: dict[str, str] = {}
     for b in section["backbones"]:
         scratch_for.setdefault(json.dumps(scratch_architecture(cfg, b), sort_keys=True), b)
-    jobs = [{"backbone": b, "mode": m, "point": p, "seed": str(s)}
-            for b in section["backbones"] for m in section["modes"] for p in points for s in section["seeds"]
-            if m != "scratch" or b in scratch_for.values()]
-    references = section.get("references", [])
-    jobs += [{"backbone": r, "mode": "scratch", "point": p, "seed": str(s)}
-             for r in references for p in points for s in section["seeds"]]
-    if section.get("supervised"):
-        jobs += [{"backbone": b, "mode": "supervised", "point": "all", "seed": str(s)}
-                 for b in [*section["backbones"][:1], *references] for s in section["seeds"]]
+    jobs: list[dict[str, str]] = []
+    for block in run_blocks(section):
+        name = block["backbone"]
+        for mode in block["modes"]:
+            if mode == "scratch" and name in cfg["backbones"]:
+                name_of_run = scratch_for[json.dumps(scratch_architecture(cfg, name), sort_keys=True)]
+            else:
+                name_of_run = name
+            points = ["all"] if mode == "supervised" else [point_name(benchmark, p) for p in block["points"]]
+            for point in points:
+                for seed in block["seeds"]:
+                    job = {"backbone": name_of_run, "mode": mode, "point": point, "seed": str(seed)}
+                    if job not in jobs:
+                        jobs.append(job)
     return jobs
+
+
+def point_name(benchmark: str, value: int | None) -> str:
+    """The sweep point wildcard of a ``train_sizes`` or ``signal_jets`` value: all, n1000, s300."""
+    if benchmark == "cwola_sic":
+        return f"s{value}"
+    return "all" if value is None else f"n{value}"
+
+
+def sweep_points(section: Mapping[str, Any]) -> list[int | None]:
+    """A section's sweep: CWoLa's ``signal_jets``, every other benchmark's ``train_sizes``."""
+    return list(section["signal_jets"] if "signal_jets" in section else section["train_sizes"])
+
+
+def run_blocks(section: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The section's ``runs`` with every key filled from the section's lists; without ``runs``,
+    the blocks of the whole product (every backbone in every mode, every reference from scratch
+    and, for CWoLa with ``supervised``, the first backbone and the references supervised)."""
+    references = list(section.get("references", []))
+    if section.get("runs") is not None:
+        return [{"backbone": block["backbone"],
+                 "modes": list(block.get("modes") or (["scratch"] if block["backbone"] in references
+                                                       else section["modes"])),
+                 "points": list(block["points"]) if "points" in block else sweep_points(section),
+                 "seeds": list(block.get("seeds") or section["seeds"])}
+                for block in section["runs"]]
+    points, seeds = sweep_points(section), list(section["seeds"])
+    blocks = [{"backbone": b, "modes": list(section["modes"]), "points": points, "seeds": seeds}
+              for b in section["backbones"]]
+    blocks += [{"backbone": r, "modes": ["scratch"], "points": points, "seeds": seeds} for r in references]
+    if section.get("supervised"):
+        blocks += [{"backbone": b, "modes": ["supervised"], "points": [None], "seeds": seeds}
+                   for b in [*section["backbones"][:1], *references]]
+    return blocks
 
 
 def shard_names(cfg: Mapping[str, Any], sample: str = "btag") -> list[str]:

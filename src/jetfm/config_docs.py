@@ -31,21 +31,30 @@ def _type(schema: dict[str, Any]) -> str:
         inner = schema["items"]
         if "enum" in inner:
             return "list of " + " \\| ".join(f"`{v}`" for v in inner["enum"])
-        return f"list of {inner.get('type', 'any')}"
+        return f"list of {_type(inner) or 'any'}"
     return " or ".join(kind) if isinstance(kind, list) else kind
+
+
+def _default(schema: dict[str, Any], required: bool) -> str:
+    if "default" in schema:
+        return f"`{json.dumps(schema['default'])}`"
+    return "required" if required else "not set"
 
 
 def _rows(schema: dict[str, Any], prefix: str) -> list[str]:
     rows = []
+    required = set(schema.get("required", []))
     for key, sub in schema.get("properties", {}).items():
         name = f"{prefix}{key}"
-        default = json.dumps(sub["default"]) if "default" in sub else ""
         description = " ".join(sub.get("description", "").split()).replace("|", "\\|")
-        rows.append(f"| `{name}` | {_type(sub)} | `{default}` | {description} |")
+        rows.append(f"| `{name}` | {_type(sub)} | {_default(sub, key in required)} | {description} |")
         rows.extend(_rows(sub, f"{name}."))
         extra = sub.get("additionalProperties")
         if isinstance(extra, dict) and "properties" in extra:
             rows.extend(_rows(extra, f"{name}.<name>."))
+        items = sub.get("items")
+        if isinstance(items, dict) and "properties" in items:
+            rows.extend(_rows(items, f"{name}[]."))
     return rows
 
 
