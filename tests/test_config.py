@@ -19,7 +19,7 @@ def test_defaults_are_filled() -> None:
     assert cfg["downstream"]["cwola_sic"]["signal"] == "Tbqq"
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "config/tiny.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "config/tiny.yaml", "config/study.yaml"])
 def test_shipped_configs_are_valid(name: str) -> None:
     cfg = load_config(REPO / name)
     for sample in ("btag", "boosted"):
@@ -191,6 +191,31 @@ def test_yaml_anchors_get_each_section_its_own_defaults(tmp_path) -> None:
     assert cfg["downstream"]["btag_track_id"]["steps"] == 7
     assert "head_embed" in cfg["downstream"]["btag_vertex_ari"]
     assert "head_embed" not in cfg["downstream"]["btag_track_id"]
+
+
+def test_study_extends_the_demo() -> None:
+    """config/study.yaml is the demo with the full downstream protocol: every other section is
+    the demo's, and every demo run is a study run with the same params, so the study run in the
+    demo's directory re-uses all of the demo's work."""
+    from jetfm.config import benchmark_jobs, stage_params
+
+    demo, study = load_config(REPO / "config.yaml"), load_config(REPO / "config/study.yaml")
+    assert {k: v for k, v in demo.items() if k != "downstream"} == \
+        {k: v for k, v in study.items() if k != "downstream"}
+    assert set(demo["downstream"]) == set(study["downstream"])
+    counts = {}
+    for benchmark in demo["downstream"]:
+        study_jobs = benchmark_jobs(study, benchmark)
+        counts[benchmark] = (len(benchmark_jobs(demo, benchmark)), len(study_jobs))
+        assert len(study["downstream"][benchmark]["seeds"]) == 3
+        for job in benchmark_jobs(demo, benchmark):
+            assert job in study_jobs, (benchmark, job)
+            if benchmark != "jet_generation":
+                assert stage_params(demo, "downstream", benchmark=benchmark, **job) == \
+                    stage_params(study, "downstream", benchmark=benchmark, **job)
+    # the study has ParT at every point and seed of the classification benchmarks
+    assert sum(j["backbone"] == "part" for j in benchmark_jobs(study, "jetclass_accuracy")) == 3 * 3
+    assert sum(c[0] for c in counts.values()) < sum(c[1] for c in counts.values()) / 3
 
 
 def test_paper_config_is_valid_and_has_the_omnijet_sizes() -> None:
