@@ -200,8 +200,9 @@ def test_study_extends_the_demo() -> None:
     from jetfm.config import benchmark_jobs, stage_params
 
     demo, study = load_config(REPO / "config.yaml"), load_config(REPO / "config/study.yaml")
-    assert {k: v for k, v in demo.items() if k != "downstream"} == \
-        {k: v for k, v in study.items() if k != "downstream"}
+    assert (demo["scale"], study["scale"]) == ("demo", "study")  # the tier, for the reader
+    assert {k: v for k, v in demo.items() if k not in ("downstream", "scale")} == \
+        {k: v for k, v in study.items() if k not in ("downstream", "scale")}
     assert set(demo["downstream"]) == set(study["downstream"])
     counts = {}
     for benchmark in demo["downstream"]:

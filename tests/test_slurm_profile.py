@@ -31,6 +31,10 @@ TIMEOUT_S = 900
 # Rules that must have been run as SLURM jobs, and those that must hold a GPU.
 SLURM_RULES = {"generate", "jets", "tokenize", "pretrain", "downstream", "baselines"}
 GPU_RULES = {"pretrain", "downstream"}
+# Job groups of profiles/slurm (one SLURM job for several runs) and the rule they pack
+GROUPS = {"downstream-runs": "downstream"}
+# The target's downstream runs (tiny.yaml: mpm-kmeans in three modes, one seed)
+DOWNSTREAM_RUNS = 3
 # Copied when git cannot list the sources; outputs are never copied, so that
 # every job has to run (on SLURM) again.
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles", "benchmarks", "envs"]
@@ -47,7 +51,8 @@ EXTRA_ARGS = [
     "5",
 ]
 
-SUBMITTED_RE = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
+# a group job's Snakemake id is a UUID
+SUBMITTED_RE = re.compile(r"Job [\w-]+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 RULE_RE = re.compile(r"^(local)?rule (\w+):$", re.MULTILINE)
 
 
@@ -144,11 +149,14 @@ def _workdir_and_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 def test_workflow_runs_on_slurm(slurm_cluster, tmp_path):
     workdir, env = _workdir_and_env(tmp_path)
 
+    # device auto, as on a GPU cluster: the training jobs ask for a GPU (the test cluster's is
+    # fake, so jetfm falls back to the CPU inside them); with device: cpu they ask for none
+    (workdir / "gpu.yaml").write_text("device: auto\n")
     # The target goes before --configfile, which would swallow it (nargs="+").
     cmd = [
         sys.executable, "-m", "snakemake", TARGET,
         "--profile", PROFILE,
-        "--configfile", CONFIGFILE,
+        "--configfile", CONFIGFILE, "gpu.yaml",
         *EXTRA_ARGS,
     ]  # fmt: skip
     log_path = tmp_path / "snakemake.log"
@@ -176,13 +184,23 @@ def test_workflow_runs_on_slurm(slurm_cluster, tmp_path):
     for logfile in submitted.values():
         assert logfile.is_file(), f"missing SLURM log {logfile}"
     rules_run = {name for local, name in RULE_RE.findall(output) if not local}
-    # Logs live in .snakemake/slurm_logs/rule_<name>/[<wildcards>/]<jobid>.log
+    # Logs live in .snakemake/slurm_logs/rule_<name>/[<wildcards>/]<jobid>.log, and a packed job
+    # group's in .snakemake/slurm_logs/group_<group>/<jobid>.log
     slurm_logs = workdir / ".snakemake" / "slurm_logs"
-    rules_submitted = {
-        logfile.relative_to(slurm_logs).parts[0].removeprefix("rule_") for logfile in submitted.values()
-    }
-    assert rules_run == rules_submitted, (rules_run, rules_submitted)
+    log_dirs = {jobid: logfile.relative_to(slurm_logs).parts[0] for jobid, logfile in submitted.items()}
+    rules_submitted = {GROUPS[d.removeprefix("group_").split("_")[0]] if d.startswith("group_")
+                       else d.removeprefix("rule_") for d in log_dirs.values()}
+    assert rules_run | {"downstream"} == rules_submitted, (rules_run, rules_submitted)
     assert SLURM_RULES <= rules_submitted, SLURM_RULES - rules_submitted
+
+    # The downstream runs of the benchmark went out packed: one SLURM job ran all of them.
+    packed = [jobid for jobid, d in log_dirs.items() if d.startswith("group_downstream-runs")]
+    assert len(packed) == 1, log_dirs
+    assert not any(d == "rule_downstream" for d in log_dirs.values()), log_dirs
+    runs = sorted((workdir / "results" / "runs" / "btag_vertex_ari").rglob("seed*.json"))
+    assert len(runs) == DOWNSTREAM_RUNS, runs
+    inner = submitted[packed[0]].read_text()
+    assert len(re.findall(r"rule downstream:", inner)) == DOWNSTREAM_RUNS, inner[-4000:]
 
     # SLURM itself saw the jobs, as completed, with the GPU the profile asks for.
     jobs = _scontrol_jobs()
@@ -192,10 +210,12 @@ def test_workflow_runs_on_slurm(slurm_cluster, tmp_path):
         assert job["JobName"] == run_id.group(1)
         assert job["JobState"] == "COMPLETED", job
         rule = job["Comment"].removeprefix("rule_").split("_wildcards_")[0]
-        if rule in GPU_RULES:
-            assert "gpu:1" in job.get("TresPerJob", ""), job
+        rule = GROUPS.get(rule.split("_")[0], rule)
+        gpus = job.get("TresPerJob", "") + job.get("TresPerNode", "")
+        if rule in GPU_RULES:  # one GPU, for a packed group too
+            assert "gpu:1" in gpus, job
         else:
-            assert "gpu" not in job.get("TresPerJob", ""), job
+            assert "gpu" not in gpus, job
 
 
 def test_pretraining_on_two_slurm_tasks_matches_one_process(slurm_cluster, tmp_path):

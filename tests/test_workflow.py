@@ -249,11 +249,21 @@ def test_training_ranks_from_config_choose_the_launcher(tmp_path: Path) -> None:
     blocks = [b for b in proc.stdout.split("rule ") if b.startswith("pretrain:")]
     resources = {re.search(r"backbone=(\w+)", b).group(1): re.search(r"resources: (.*)", b).group(1)
                  for b in blocks}
-    assert "mpi=" not in resources["one"] and "gpu=1" in resources["one"]
+    assert "mpi=" not in resources["one"] and "nodes=" not in resources["one"]
     assert "mpi=srun" in resources["two"] and "tasks_per_node=2" in resources["two"]
     assert "cpus_per_task=3" in resources["two"] and "nodes=2" in resources["many"]
-    # tiny.yaml trains on the CPU: several gloo ranks hold no GPU
-    assert "gpu" not in resources["two"] and "gpu" not in resources["many"]
+    # tiny.yaml trains on the CPU: no job asks for a GPU, one rank or several gloo ranks
+    assert not any("gpu" in r for r in resources.values()), resources
+    # on a GPU (device auto): a GPU per rank; one rank asks for it as a gres string, which a job
+    # group does not add up
+    (tmp_path / "gpu.yaml").write_text("device: auto\n")
+    proc = _snakemake(tmp_path, *targets, "--configfile", "config/tiny.yaml", "ranks.yaml", "gpu.yaml",
+                      "--dry-run")
+    blocks = [b for b in proc.stdout.split("rule ") if b.startswith("pretrain:")]
+    resources = {re.search(r"backbone=(\w+)", b).group(1): re.search(r"resources: (.*)", b).group(1)
+                 for b in blocks}
+    assert "gres=gpu:1" in resources["one"] and "gpu=" not in resources["one"], resources["one"]
+    assert "gres=gpu:2" in resources["two"] and "gres=gpu:4" in resources["many"], resources
     # the params, hence the model, do not depend on the ranks
     params = {name: json.loads(c[c.index("--params") + 1])["pretrain"] for name, c in commands.items()}
     assert "resources" not in params["two"] and params["one"] == params["two"]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from jetfm.config import ConfigError, load_config, stage_params
-from jetfm.contract import BENCHMARKS, GENERATION_MODES, MODES, SAMPLES, SPLITS
+from jetfm.contract import BENCHMARKS, GENERATION_MODES, MODES, SAMPLES, SPLITS, TRAINED_BENCHMARKS
 from jetfm.provenance import exit_on_sigterm
 
 
@@ -202,15 +202,38 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     from jetfm.report.summary import format_summary
     from jetfm.results import aggregate_results
 
-    print(format_summary(aggregate_results(args.runs, args.benchmark, args.out)))
+    print(format_summary(aggregate_results(args.runs, args.benchmark, args.out, scale=args.scale)))
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
+    """Print each result file's table; a file that is not a result file (a validation JSON, a
+    tokenizer report, a missing file) is skipped with a one-line note on stderr. An error only when
+    no file could be summarised."""
+    import jsonschema
+
     from jetfm.report.summary import format_summary
     from jetfm.results import read_result
 
+    done = 0
     for path in args.results:
-        print(format_summary(read_result(path)))
+        try:
+            result = read_result(path)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path)
+            why = f"{where}: {exc.message}" if where else exc.message
+            print(f"jetfm summary: skipped {path}: not a benchmark or run result file ({why}); "
+                  "validation files are shown in results/report.html", file=sys.stderr)
+            continue
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"jetfm summary: skipped: {exc}", file=sys.stderr)
+            continue
+        if done:
+            print()
+        print(format_summary(result))
+        done += 1
+    if not done:
+        raise ValueError(f"no result file to summarise in {' '.join(args.results)} (expected "
+                         "results/BENCHMARK.json or results/runs/BENCHMARK/.../seedN.json)")
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
@@ -260,6 +283,11 @@ def cmd_config_docs(args: argparse.Namespace) -> None:
     sys.stdout.write(render_config_docs())
 
 
+# what the DAG passes as a stage's jets: a split's manifest; a single Parquet file also works
+_JETS_HELP = ("{what}: a split's manifest (data/jets/SAMPLE/{split}.json, listing its shards) "
+              "or a jet Parquet file")
+
+
 def _add_params_options(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--config", default="config.yaml", help="config file (default: config.yaml)")
@@ -299,8 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
             "(data/jets/SAMPLE/SPLIT.json).")
     _add_params_options(p)
     p.add_argument("--sample", choices=SAMPLES, default="btag", help="which sample (default: btag)")
-    p.add_argument("--split", choices=SPLITS, required=True)
-    p.add_argument("--shards", nargs="+", required=True, help="the split's shard files")
+    p.add_argument("--split", choices=SPLITS, required=True, help="which split")
+    p.add_argument("--shards", nargs="+", required=True,
+                   help="the split's jet Parquet shards (data/jets/SAMPLE/SPLIT/SHARD.parquet)")
     p.add_argument("--out", required=True, help="manifest to write (.json)")
 
     p = add("tokenize", cmd_tokenize,
@@ -309,8 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="tokenizer name (key of `tokenizers`)")
     p.add_argument("--train", required=True,
                    help="training jets: a split's manifest (.json) or a Parquet file")
-    p.add_argument("--val", required=True, help="validation jets (quality report)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--val", required=True,
+                   help="validation jets (quality report): a split's manifest (.json) or a Parquet file")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--out", required=True, help="tokenizer file to write (.pt)")
     p.add_argument("--report", required=True, help="quality report to write (.json; a .png beside it)")
 
@@ -319,8 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
             "or OmniJet-α gpt).")
     _add_params_options(p)
     p.add_argument("--backbone", required=True, help="backbone name (key of `backbones`)")
-    p.add_argument("--train", required=True)
-    p.add_argument("--val", required=True)
+    p.add_argument("--train", required=True, help=_JETS_HELP.format(what="training jets", split="train"))
+    p.add_argument("--val", required=True,
+                   help=_JETS_HELP.format(what="validation jets (validation loss)", split="val"))
     p.add_argument("--tokenizer", action="append", default=[], metavar="TASK=PATH",
                    help="tokenizer file of a token task, e.g. kmeans=models/tokenizers/kmeans.pt "
                    "(repeatable)")
@@ -339,16 +370,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("downstream", cmd_downstream,
             "Train and score one downstream run (benchmark, backbone, mode, sweep point, seed).")
     _add_params_options(p)
-    p.add_argument("--benchmark", required=True, choices=BENCHMARKS)
+    p.add_argument("--benchmark", required=True, choices=TRAINED_BENCHMARKS,
+                   help="a benchmark that trains a head (generation is scored by generate-jets and "
+                   "evaluate-generation)")
     p.add_argument("--backbone", required=True,
                    help="backbone (key of `backbones`) or reference model (key of `references`, e.g. part)")
-    p.add_argument("--mode", required=True, choices=MODES)
+    p.add_argument("--mode", required=True, choices=MODES,
+                   help="how the backbone is used: trained from scratch, frozen (fixed), fine-tuned; "
+                   "supervised: cwola_sic's fully labelled reference")
     p.add_argument("--point", default="all",
                    help="sweep point: all, n<training jets> (e.g. n1000) or, for cwola_sic, s<signal jets>")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train", required=True, help="training jet Parquet file")
-    p.add_argument("--val", required=True, help="validation jet Parquet file (early stopping, selection)")
-    p.add_argument("--test", required=True, help="test jet Parquet file")
+    p.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
+    p.add_argument("--train", required=True, help=_JETS_HELP.format(what="training jets", split="train"))
+    p.add_argument("--val", required=True,
+                   help=_JETS_HELP.format(what="validation jets (early stopping, selection)", split="val"))
+    p.add_argument("--test", required=True,
+                   help=_JETS_HELP.format(what="test jets (the score)", split="test"))
     p.add_argument("--checkpoint", help="backbone checkpoint (not used in scratch / supervised mode)")
     p.add_argument("--tokenizer", help="scratch mode of a gpt backbone: its tokenizer file")
     p.add_argument("--threads", type=int, help="CPU threads (default: downstream.<benchmark>.threads)")
@@ -361,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="the backbone's checkpoint (models/backbones/NAME.pt)")
     how_many = p.add_mutually_exclusive_group(required=True)
     how_many.add_argument("--n-jets", type=int, help="number of jets to generate")
-    how_many.add_argument("--reference", help="test jet file: generate as many jets as its second half holds "
+    how_many.add_argument("--reference", help="test jets (data/jets/SAMPLE/test.json, a split's manifest, or "
+                          "a Parquet file): generate as many jets as its second half holds "
                           "(and, class-conditional, with its classes), as the jet_generation benchmark does")
     p.add_argument("--class", dest="classes", action="append", metavar="NAME",
                    help="class-conditional backbone: generate this class (repeatable: equal shares)")
@@ -370,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", dest="top_k", type=int, help="override downstream.jet_generation.top_k")
     p.add_argument("--batch-size", dest="batch_size", type=int,
                    help="override downstream.jet_generation.batch_size")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--out", required=True, help="Parquet jet file to write")
 
     p = add("evaluate-generation", cmd_evaluate_generation,
@@ -381,8 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generated: a generate-jets file; reconstructed: the second test half through the "
                    "backbone's tokenizer")
     p.add_argument("--seed", type=int, default=0, help="the sampling seed of the generated file (recorded)")
-    p.add_argument("--test", required=True, help="true test jet file")
-    p.add_argument("--generated", help="mode generated: the generated jet file")
+    p.add_argument("--test", required=True,
+                   help=_JETS_HELP.format(what="true test jets", split="test"))
+    p.add_argument("--generated",
+                   help="mode generated: the generated jets (data/generated/BACKBONE/seedN.parquet)")
     p.add_argument("--checkpoint", help="the backbone checkpoint: its tokenizer reconstructs the true jets "
                    "(the reference of generated jets, the ceiling)")
     p.add_argument("--out", required=True, help="per-run result JSON to write")
@@ -390,9 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("baselines", cmd_baselines, "Score the trivial answers of a benchmark (majority class, ...).")
     _add_params_options(p)
     p.add_argument("--benchmark", required=True, choices=BENCHMARKS)
-    p.add_argument("--train", required=True)
-    p.add_argument("--test", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--train", required=True, help=_JETS_HELP.format(what="training jets", split="train"))
+    p.add_argument("--test", required=True, help=_JETS_HELP.format(what="test jets", split="test"))
+    p.add_argument("--out", required=True, help="run file to write (results/runs/BENCHMARK/baselines.json)")
 
     p = add("plot", cmd_plot, "Plot an aggregated benchmark result (curves with seed bands, ROC, confusion).")
     p.add_argument("--result", required=True, help="results/{benchmark}.json")
@@ -402,23 +442,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_params_options(p)
     p.add_argument("--results", nargs="+", required=True, help="aggregated result files")
     p.add_argument("--plots", nargs="*", default=[], help="benchmark plots")
-    p.add_argument("--figures", nargs="*", default=[], help="other figures (validation, pre-training, ...)")
+    p.add_argument("--figures", nargs="*", default=[],
+                   help="other figures (pre-training, tokenizers: .png); a validation JSON "
+                   "(results/validation/SAMPLE.json) stands for the figures it lists")
     p.add_argument("--out", required=True, help="HTML file to write")
 
     p = add("aggregate", cmd_aggregate, "Collect per-run results into results/{benchmark}.json.")
-    p.add_argument("--benchmark", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("runs", nargs="+", help="per-run result files")
+    p.add_argument("--benchmark", required=True, help="the runs' benchmark")
+    p.add_argument("--out", required=True, help="benchmark result file to write (results/BENCHMARK.json)")
+    p.add_argument("--scale", help="the config's scale (tiny, demo, study, paper): the table's tier")
+    p.add_argument("runs", nargs="+", help="per-run result files (results/runs/BENCHMARK/.../seedN.json, "
+                   "baselines.json)")
 
     p = add("validate", cmd_validate, "Physics validation of a sample: numbers and plots.")
     p.add_argument("--sample", choices=SAMPLES, default="btag", help="which sample (default: btag)")
     p.add_argument("--jets", nargs="+", required=True,
-                   help="jet Parquet file(s): btag takes one (e.g. the test split), boosted any number")
+                   help="jets, each a split's manifest (data/jets/SAMPLE/SPLIT.json) or a Parquet file: "
+                   "btag takes one (e.g. the test split), boosted any number")
     p.add_argument("--events", help="btag only: one ROOT event file (b-hadron lifetimes, Δ++, pz)")
     p.add_argument("--out", required=True, help="validation JSON; figures are written beside it")
 
-    p = add("summary", cmd_summary, "Print the headline table of result files.")
-    p.add_argument("results", nargs="+")
+    p = add("summary", cmd_summary,
+            "Print the headline table of result files: per backbone, mode and sweep point the seeds, "
+            "mean ± std, how the runs stopped (patience or step maximum) and per-bin means.")
+    p.add_argument("results", nargs="+",
+                   help="result files: results/BENCHMARK.json or per-run files; other JSON files "
+                   "(validation, tokenizer reports) are skipped with a note")
 
     p = add("check-config", cmd_check_config, "Validate a config file against the schema.")
     p.add_argument("config", nargs="?", default="config.yaml")

@@ -38,6 +38,7 @@ RESULT_SCHEMA: dict[str, Any] = {
             },
         },
         "summary": {"type": "array"},
+        "scale": {"type": "string"},
     },
 }
 
@@ -94,8 +95,10 @@ def _std(values: Sequence[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def aggregate_results(run_files: Sequence[str | Path], benchmark: str, out: str | Path) -> dict[str, Any]:
-    """Collect per-run result files of one benchmark into ``results/{benchmark}.json``."""
+def aggregate_results(run_files: Sequence[str | Path], benchmark: str, out: str | Path,
+                      scale: str | None = None) -> dict[str, Any]:
+    """Collect per-run result files of one benchmark into ``results/{benchmark}.json``; ``scale``
+    is the config's (tiny, demo, study, paper): the tier the table comes from."""
     runs = [read_result(p) for p in run_files]
     if not runs:
         raise ValueError(f"no run files for benchmark {benchmark}")
@@ -115,5 +118,7 @@ def aggregate_results(run_files: Sequence[str | Path], benchmark: str, out: str 
         "runs": {Path(p).as_posix(): r["config_hash"] for p, r in zip(run_files, runs, strict=True)},
         "libraries": library_versions(),
     }
+    if scale:
+        result["scale"] = scale
     write_result(result, out)
     return result

@@ -7,14 +7,15 @@
 # restarted cleanly.  No systemd is needed; daemons are started directly.
 #
 # Knobs (environment):
-#   JETFM_SLURM_MIN_CPUS    advertise at least this many CPUs   (default 4)
-#   JETFM_SLURM_MIN_MEM_MB  advertise at least this much memory (default 16384)
+#   JETFM_SLURM_MIN_CPUS    advertise at least this many CPUs   (default 8)
+#   JETFM_SLURM_MIN_MEM_MB  advertise at least this much memory (default 65536)
 #   JETFM_SLURM_TIMEOUT     seconds to wait for the node to be idle (default 90)
 #   JETFM_SLURM_FORCE=1     overwrite an /etc/slurm/slurm.conf not written here
 #
 # The node deliberately may advertise more CPUs/memory than the machine has
 # (SlurmdParameters=config_overrides): the profile's per-rule requests (e.g.
-# pretrain: 4 CPUs, 16 GB) must be schedulable unchanged on a 2-core CI box.
+# pretrain: 16 GB; a packed group of 8 downstream runs: 8 CPUs, 64 GB) must be
+# schedulable unchanged on a 2-core CI box.
 # Nothing is enforced (task/none, no cgroups), so the jobs merely share cores.
 #
 # A fake GPU is declared so that `--gpus=1` / `--gres=gpu:1` jobs are
@@ -26,8 +27,8 @@
 # jobs see no CUDA device (the workflow then runs on CPU).
 set -euo pipefail
 
-MIN_CPUS=${JETFM_SLURM_MIN_CPUS:-4}
-MIN_MEM_MB=${JETFM_SLURM_MIN_MEM_MB:-16384}
+MIN_CPUS=${JETFM_SLURM_MIN_CPUS:-8}
+MIN_MEM_MB=${JETFM_SLURM_MIN_MEM_MB:-65536}
 TIMEOUT=${JETFM_SLURM_TIMEOUT:-90}
 
 CONF_DIR=/etc/slurm

@@ -93,14 +93,17 @@ def launcher(ranks):
 
 
 def slurm_ranks(ranks, device):
-    """What a training job asks SLURM for: one GPU for one rank (as every GPU rule); several
-    ranks are tasks that srun starts inside the job (the executor's `mpi` jobs), with a GPU
-    each unless the device is the CPU (gloo ranks)."""
+    """What a training job asks SLURM for. One rank: one GPU, as `gres: gpu:1`, a string, which
+    Snakemake does not add up over the jobs of a group, so that the runs the profile packs into
+    one SLURM job share its one GPU (profiles/slurm/README.md). Several ranks are tasks that srun
+    starts inside the job (the executor's `mpi` jobs), with a GPU each. `device: cpu` asks for
+    no GPU at all (gloo ranks, or a CPU cluster)."""
     nodes, per_node = ranks["nodes"], ranks["gpus_per_node"]
-    several = nodes * per_node > 1
-    gpus = {"gpu": 1} if not several else {} if device == "cpu" else {"gres": f"gpu:{per_node}"}
+    gpus = {} if device == "cpu" else {"gres": f"gpu:{per_node}"}
+    if nodes * per_node == 1:
+        return gpus
     tasks = {"tasks_per_node": per_node} if per_node > 1 else {"tasks": nodes}
-    return {"nodes": nodes, "mpi": "srun" if several else None, **(tasks if several else {}), **gpus}
+    return {"nodes": nodes, "mpi": "srun", **tasks, **gpus}
 
 
 def slurm_resource(ranks_of, key, cpu_only=False):
@@ -109,7 +112,7 @@ def slurm_resource(ranks_of, key, cpu_only=False):
 
     def value(wildcards):
         wanted = slurm_ranks(ranks_of(wildcards), "cpu" if cpu_only else config["device"])
-        return None if cpu_only and key == "gpu" else wanted.get(key)
+        return None if cpu_only and key == "gres" else wanted.get(key)
 
     return value
 

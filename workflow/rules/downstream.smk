@@ -30,7 +30,6 @@ rule downstream:
         mpi=slurm_resource(downstream_ranks, "mpi"),
         tasks=slurm_resource(downstream_ranks, "tasks"),
         tasks_per_node=slurm_resource(downstream_ranks, "tasks_per_node"),
-        gpu=slurm_resource(downstream_ranks, "gpu"),
         gres=slurm_resource(downstream_ranks, "gres"),
     conda:
         JETFM_ENV

@@ -27,7 +27,6 @@ rule pretrain:
         mpi=slurm_resource(pretrain_ranks, "mpi"),
         tasks=slurm_resource(pretrain_ranks, "tasks"),
         tasks_per_node=slurm_resource(pretrain_ranks, "tasks_per_node"),
-        gpu=slurm_resource(pretrain_ranks, "gpu"),
         gres=slurm_resource(pretrain_ranks, "gres"),
     conda:
         JETFM_ENV

@@ -32,6 +32,18 @@ def _curves(result: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str,
     return curves
 
 
+def generation_caption(result: dict[str, Any]) -> str:
+    """What the jet_generation figure shows."""
+    n_ref = result["rows"][0].get("n_reference") if result["rows"] else None
+    curves = "; ".join(label for label, _, _ in _curves(result))
+    return (f"jet_generation: normalised distribution of each jet and constituent observable for the true "
+            f"jets of reference half A ({n_ref} jets, grey fill) and for each candidate ({curves}), with the "
+            "candidate / reference ratio below each panel; the number in each panel is the candidate's "
+            "W1 distance to the reference divided by the reference's standard deviation (the headline is its "
+            "mean over the six jet observables; the second true half is the floor, the tokenizer "
+            "reconstruction the ceiling).")
+
+
 def plot_generation(result: dict[str, Any], out: Path) -> str:
     """A 3 × 3 grid of observables, each a density panel over a ratio-to-reference panel; one legend
     for the figure, and in each panel every curve's W1/σ in its colour."""
@@ -80,6 +92,9 @@ def plot_generation(result: dict[str, Any], out: Path) -> str:
         ratio_ax.set_ylabel("ratio", fontsize=12)
         ratio_ax.set_xlabel(OBSERVABLE_LABELS[name], fontsize=14)
         ratio_ax.tick_params(labelsize=11)
+        ratio_ax.ticklabel_format(axis="both", useOffset=False)
+        if name not in LOG_Y:
+            ax.ticklabel_format(axis="y", useOffset=False)
     handles = [Patch(color="0.85", label="true jets (reference half A)")]
     handles += [Line2D([], [], color=c, ls=st, lw=2, label=label)
                 for (label, _, _), c, st in zip(curves, colours, styles, strict=False)]

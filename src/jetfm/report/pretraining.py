@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+from matplotlib.ticker import LogFormatter
 
 from jetfm.report.figures import save_png
 
@@ -32,6 +33,12 @@ def plot_pretraining(history: Sequence[dict[str, float]], path: str | Path, titl
                     label=f"val {key[5:] or 'total'}" if key != "loss" else "val total")
     positive = all(row[k] > 0 for row in history for k in keys if k in row)
     ax.set_yscale("log" if positive else "linear")
+    ax.ticklabel_format(axis="x", useOffset=False)
+    if positive:  # plain numbers (2, 3, 4) rather than 2×10^0
+        ax.yaxis.set_major_formatter(LogFormatter())
+        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+    else:
+        ax.ticklabel_format(axis="y", useOffset=False)  # no '+1e0' offset hiding the loss values
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     probe = [(row["step"], row["probe_acc"]) for row in history
@@ -40,6 +47,7 @@ def plot_pretraining(history: Sequence[dict[str, float]], path: str | Path, titl
         twin = ax.twinx()
         twin.plot(*zip(*probe, strict=True), color="black", marker="s", lw=1.5, label="linear probe")
         twin.set_ylabel("linear-probe accuracy")
+        twin.ticklabel_format(axis="y", useOffset=False)
         twin.legend(loc="upper center", fontsize=11)
     ax.legend(loc="upper right", fontsize=10, ncols=2)
     ax.set_title(title, fontsize=14)
