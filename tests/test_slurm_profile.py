@@ -200,7 +200,7 @@ def test_workflow_runs_on_slurm(slurm_cluster, tmp_path):
     runs = sorted((workdir / "results" / "runs" / "btag_vertex_ari").rglob("seed*.json"))
     assert len(runs) == DOWNSTREAM_RUNS, runs
     inner = submitted[packed[0]].read_text()
-    assert len(re.findall(r"rule downstream:", inner)) == DOWNSTREAM_RUNS, inner[-4000:]
+    assert len(re.findall(r"^localrule downstream:$", inner, re.MULTILINE)) == DOWNSTREAM_RUNS, inner[-4000:]
 
     # SLURM itself saw the jobs, as completed, with the GPU the profile asks for.
     jobs = _scontrol_jobs()

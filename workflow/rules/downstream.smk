@@ -74,6 +74,9 @@ rule aggregate:
         "results/{benchmark}.json",
     wildcard_constraints:
         benchmark="|".join(BENCHMARK_NAMES),
+    params:
+        # the tier the table comes from (config.yaml demo, config/study.yaml study, ...)
+        scale=config["scale"],
     log:
         "logs/aggregate/{benchmark}.log",
     benchmark:
@@ -84,7 +87,8 @@ rule aggregate:
     conda:
         JETFM_ENV
     shell:
-        "jetfm aggregate --benchmark {wildcards.benchmark} --out {output:q} {input:q} 2>&1 | tee {log:q}"
+        "jetfm aggregate --benchmark {wildcards.benchmark} --scale {params.scale:q} --out {output:q} {input:q} "
+        "2>&1 | tee {log:q}"
 
 
 rule benchmarks:
