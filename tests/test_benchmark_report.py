@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -344,3 +345,15 @@ def test_confusion_matrix_is_normalised_by_true_class_and_readable() -> None:
     texts = ax.texts
     assert len(texts) == 100 and texts[0].get_text() == "91" and min(t.get_fontsize() for t in texts) >= 12
     plt.close(fig)
+
+
+def test_each_benchmark_says_its_tier_and_what_its_numbers_say(tmp_path: Path) -> None:
+    result = _result("jetclass_accuracy") | {"scale": "study"}
+    text = _report(tmp_path, [result], {"scale": "demo"})
+    section = _section(text, "<h2 id='jetclass_accuracy'>")
+    assert "tier: study" in section.split("</h2>")[0]  # the result's own tier wins over the config's
+    assert "What the numbers say" in section
+    from jetfm.report.summary import reading
+
+    lines = reading(result)
+    assert lines and all(f"<li>{html.escape(line)}</li>" in section for line in lines)

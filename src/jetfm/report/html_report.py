@@ -15,6 +15,7 @@ from jetfm.config import config_hash
 from jetfm.downstream.metrics import bin_sort_key
 from jetfm.provenance import atomic_output
 from jetfm.report.benchmark_plots import METRIC_LABELS, figure_caption
+from jetfm.report.summary import config_scale, reading
 from jetfm.results import LOWER_IS_BETTER, read_result, summarise
 
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}
@@ -312,9 +313,13 @@ def report_libraries(libraries: dict[str, str]) -> dict[str, str]:
 
 def _benchmark_section(result: dict[str, Any], plot: Path | None, scale: str) -> list[str]:
     name = result["benchmark"]
+    tier = config_scale(result) or scale
+    lines = reading(result)
+    what = ("<p><b>What the numbers say</b> (per sweep point, best first):</p><ul>"
+            + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>") if lines else ""
     parts = [f"<h2 id='{html.escape(name)}'>{html.escape(name)} "
-             f"<small>({html.escape(result['metric'])})</small></h2>",
-             _convergence_note(result, scale), _summary_table(result), _checks(result),
+             f"<small>({html.escape(result['metric'])}; tier: {html.escape(tier)})</small></h2>",
+             _convergence_note(result, scale), what, _summary_table(result), _checks(result),
              _convergence_table(result)]
     if plot is not None:
         parts.append(_figure(plot, figure_caption(result)))
