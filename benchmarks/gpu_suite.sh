@@ -2,7 +2,8 @@
 # Every GPU measurement of docs/performance.md from one command, in a few minutes on one
 # H100/H200: the GPU-only tests, the attention kernel jetfm's masks get, training throughput and
 # MFU of the demo and paper encoders (eager and torch.compile, bf16) on full 128-constituent,
-# JetClass-like and btag-like jets, and KV-cache decoding. JSON and logs land in OUT (default
+# JetClass-like and btag-like jets, KV-cache decoding, and demo-size downstream runs per hour on
+# one GPU, one at a time against packed side by side (the tiny config's boosted jets). JSON and logs land in OUT (default
 # gpu-results/).
 #
 #     bash benchmarks/gpu_suite.sh [OUT]
@@ -55,4 +56,12 @@ for sample in ${SAMPLES:-full boosted btag}; do
     --rounds "$rounds" --sample "$sample" --peak-tflops "$peak"
 done
 run sampling_speed python benchmarks/sampling_speed.py --device "$device" --rounds "$rounds"
+echo "== jets for the packed runs (tiny config, boosted sample)"
+mkdir -p "$out/wf"
+# the targets before --configfile, which takes several files
+snakemake data/jets/boosted/train.json data/jets/boosted/val.json data/jets/boosted/test.json \
+  -s "$PWD/Snakefile" -d "$out/wf" --cores "$(nproc)" --configfile "$PWD/config/tiny.yaml" \
+  > "$out/wf.log" 2>&1 || echo "   failed (see $out/wf.log)"
+run packed_runs python benchmarks/packed_runs.py --jets "$out/wf/data/jets/boosted" --device "$device" \
+  --runs "${PACKED_RUNS:-4}" --steps "${PACKED_STEPS:-300}"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
