@@ -21,24 +21,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-
-def stop_under_patience(curve: list[dict[str, float]], patience: int, min_steps: int) -> tuple[int, int]:
-    """(selected step, last step) of the same run had it stopped after ``patience`` evaluations
-    without a lower validation loss (counted after ``min_steps``), as the training loop does."""
-    best_loss, best_step, bad = math.inf, 0, 0
-    for point in curve:
-        step, loss = int(point["step"]), float(point["val_loss"])
-        if loss < best_loss:
-            best_loss, best_step, bad = loss, step, 0
-        elif step > min_steps:
-            bad += 1
-            if bad >= patience:
-                return best_step, step
-    return best_step, int(curve[-1]["step"])
+from jetfm.downstream.run import replay_stopping
 
 
 def cpu_seconds(times: Path, run: Path, runs: Path) -> float | None:
@@ -73,7 +59,7 @@ def run_cost(run: Path, runs: Path, times: Path, patiences: list[int]) -> dict[s
     for patience in patiences:
         if patience >= settings["patience"]:
             continue
-        selected, last = stop_under_patience(curve, patience, min_steps)
+        selected, last = replay_stopping(curve, patience, min_steps)
         saved = (stopped - last) / stopped * cpu if cpu is not None else None
         out["shorter"][str(patience)] = {"selected_step": selected, "stopped_step": last,
                                          "same_selection": selected == best, "cpu_s_saved": saved}

@@ -303,6 +303,23 @@ def test_the_best_validation_weights_are_the_ones_kept(backbone: Path, jet_files
     assert fit.stopped_step >= 2 * 5  # never before the encoder's warm-up has ended
 
 
+def test_a_shorter_patience_is_replayed_from_the_curve(backbone: Path, jet_files: dict[str, Path]) -> None:
+    """The curve up to a stop does not depend on the patience: replaying a patience-6 run's
+    curve with patience 2 gives the selected and last step of a real patience-2 run, and the
+    run records where its time went."""
+    from jetfm.downstream.run import replay_stopping
+
+    long, _ = _fit(backbone, jet_files, "finetune", lr=0.05, patience=6, frozen_steps=5)
+    short, _ = _fit(backbone, jet_files, "finetune", lr=0.05, patience=2, frozen_steps=5)
+    assert short.stop_reason == "patience" and short.stopped_step < long.stopped_step
+    assert short.curve == long.curve[:len(short.curve)]
+    assert replay_stopping(long.curve, 2, min_steps=2 * 5) == (short.best_step, short.stopped_step)
+    assert replay_stopping(long.curve, 6, min_steps=2 * 5) == (long.best_step, long.stopped_step)
+    assert 0.0 < short.validation_seconds and short.cache_seconds == 0.0
+    fixed, _ = _fit(backbone, jet_files, "fixed", patience=2)
+    assert fixed.cache_seconds > 0.0  # the frozen encoder's outputs, computed once
+
+
 def test_small_training_sets_are_validated_at_least_every_ten_epochs() -> None:
     from jetfm.downstream.run import evaluation_interval
 

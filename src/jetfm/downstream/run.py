@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +258,43 @@ class Training:
     stop_reason: str  # "patience", "max_steps" or "max_seconds"
     best_val_loss: float
     last_train_loss: float
+    # where the wall time went besides the training steps: evaluations of the validation loss,
+    # and a frozen encoder's outputs computed once for the whole training and validation sets
+    validation_seconds: float = 0.0
+    cache_seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class EarlyStopping:
+    """The stop rule of every downstream run: stop after ``patience`` evaluations without a lower
+    validation loss, counted only after ``min_steps`` (a fine-tuned encoder's frozen and warm-up
+    steps); the weights of the lowest loss are the run's."""
+
+    patience: int
+    min_steps: int = 0
+    best_loss: float = math.inf
+    best_step: int = 0
+    bad: int = 0
+
+    def update(self, step: int, loss: float) -> tuple[bool, bool]:
+        """Record the evaluation at ``step``: (is it the best so far, must training stop)."""
+        if loss < self.best_loss:
+            self.best_loss, self.best_step, self.bad = loss, step, 0
+            return True, False
+        if step > self.min_steps:
+            self.bad += 1
+        return False, self.bad >= self.patience
+
+
+def replay_stopping(curve: Sequence[dict[str, float]], patience: int, min_steps: int = 0) -> tuple[int, int]:
+    """(selected step, last step) of a recorded run had it stopped with ``patience``. The curve up
+    to a stop does not depend on the patience (the schedule's length is ``steps``), so the
+    same selected step means the same weights and the same test score."""
+    stopper = EarlyStopping(patience, min_steps)
+    for point in curve:
+        if stopper.update(int(point["step"]), float(point["val_loss"]))[1]:
+            return stopper.best_step, int(point["step"])
+    return stopper.best_step, int(curve[-1]["step"])
 
 
 def backbone_outputs(encoder: nn.Module, part: PaddedJets, index: torch.Tensor | None, device: torch.device,
@@ -349,11 +387,14 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
         compile_transformers(head)
     frozen = schedule == "fixed"
     cache = val_cache = None
+    cache_seconds = validation_seconds = 0.0
     streamed = isinstance(train, JetStream)
     n_train = train.n_jets if streamed else len(train)
     if frozen and not streamed and (len(train) + len(val)) * train.mask.shape[1] * encoder.dim * 4 \
             <= CACHE_LIMIT_BYTES:
+        started = time.perf_counter()
         cache, val_cache = encode_all(encoder, train, device), encode_all(encoder, val, device)
+        cache_seconds = time.perf_counter() - started
     groups = [{"params": list(head.parameters())}]
     if not frozen:
         # a gpt backbone's tokenizer stays frozen in every mode
@@ -391,7 +432,7 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
     bar = tqdm(range(max_steps), desc=desc, unit="step", disable=not (progress and world.main),
                mininterval=2.0)
     curve: list[dict[str, float]] = []
-    best_loss, best_step, best_state, bad = math.inf, 0, _snapshot(trained), 0
+    stopper, best_state = EarlyStopping(patience, min_steps), _snapshot(trained)
     # the running training loss stays on the device until an evaluation: no host sync per step
     running = torch.zeros((), dtype=torch.float64, device=device)
     n_running, stop_reason, step = 0, "max_steps", 0
@@ -425,26 +466,28 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
         out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
         if (step + 1) % eval_every and step + 1 < max_steps and not out_of_time:
             continue
+        started = time.perf_counter()
         val_loss = validation_loss(task, encoder, head, val, device, val_cache, world=world)
+        validation_seconds += time.perf_counter() - started
         train_loss = float(running) / n_running
         if world.distributed:
             train_loss = float(sum_over_ranks([float(running)], world, device)[0]) / n_running
         curve.append({"step": step + 1, "train_loss": train_loss, "val_loss": val_loss})
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
         running, n_running = torch.zeros((), dtype=torch.float64, device=device), 0
-        if val_loss < best_loss:
-            best_loss, best_step, best_state, bad = val_loss, step + 1, _snapshot(trained), 0
-        elif step + 1 > min_steps:
-            bad += 1
-            if bad >= patience:
-                stop_reason = "patience"
-                break
+        improved, stop = stopper.update(step + 1, val_loss)
+        if improved:
+            best_state = _snapshot(trained)
+        elif stop:
+            stop_reason = "patience"
+            break
         if out_of_time:
             stop_reason = "max_seconds"
             break
     for module, state in zip(trained, best_state, strict=True):
         module.load_state_dict(state)
-    return Training(head, curve, best_step, step + 1, stop_reason, best_loss, curve[-1]["train_loss"])
+    return Training(head, curve, stopper.best_step, step + 1, stop_reason, stopper.best_loss,
+                    curve[-1]["train_loss"], validation_seconds, cache_seconds)
 
 
 def train_and_score(params: dict[str, Any], train: PaddedJets | JetStream, val: PaddedJets, test: PaddedJets,
@@ -471,7 +514,8 @@ def train_and_score(params: dict[str, Any], train: PaddedJets | JetStream, val: 
            "n_train": n_train, "n_val": len(val), **scores, "final_train_loss": fit.last_train_loss,
            "best_val_loss": fit.best_val_loss, "best_step": fit.best_step, "stopped_step": fit.stopped_step,
            "stop_reason": fit.stop_reason, "learning_curve": fit.curve,
-           "train_seconds": round(train_seconds, 1), "ranks": world.size, "architecture": encoder.config,
+           "train_seconds": round(train_seconds, 1), "validation_seconds": round(fit.validation_seconds, 1),
+           "cache_seconds": round(fit.cache_seconds, 1), "ranks": world.size, "architecture": encoder.config,
            "parameters": sum(p.numel() for p in [*encoder.parameters(), *fit.head.parameters()])}
     if "n_signal" in params["point"]:
         row["n_signal"] = params["point"]["n_signal"]
