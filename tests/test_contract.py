@@ -16,7 +16,7 @@ from jetfm import contract
 from jetfm.generate.processes import BOOSTED_PROCESSES, BTAG_PROCESSES
 from jetfm.jets.truth import pid_class
 
-SCHEMA = Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).parents[1] / "src" / "jetfm" / "config.schema.yaml"
 
 
 @pytest.fixture(scope="module")

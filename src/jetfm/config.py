@@ -1,4 +1,4 @@
-"""Configuration: one JSON schema (workflow/schemas/config.schema.yaml) with defaults.
+"""Configuration: one JSON schema (src/jetfm/config.schema.yaml, inside the package) with defaults.
 
 The Snakefile and the CLI both go through :func:`load_config` / :func:`validate_config`,
 and both take a rule's parameters from :func:`stage_params`, so a job started by hand
@@ -11,6 +11,7 @@ import copy
 import difflib
 import functools
 import hashlib
+import importlib.resources
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,9 +22,9 @@ import yaml
 
 from jetfm.contract import BENCHMARK_SAMPLES, BOOSTED_LABEL_NAMES, PROCESS_NAMES
 
-# jetfm is installed editable from its checkout (README), so the schema is read where
-# the workflow keeps it: one file for Snakemake, the CLI and the docs.
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+# The schema ships inside the package (package data), so that an installed jetfm, editable or
+# not, reads it; the workflow reads the same file through validate_config.
+SCHEMA_RESOURCE = "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -38,10 +39,11 @@ def load_schema() -> dict[str, Any]:
 @functools.cache
 def _parsed_schema() -> dict[str, Any]:
     # parsed once per process: the DAG asks for it once per job
-    if not SCHEMA_PATH.exists():
-        raise ConfigError(f"config schema not found at {SCHEMA_PATH}; install jetfm with pip -e")
-    with open(SCHEMA_PATH) as handle:
-        return yaml.safe_load(handle)
+    schema = importlib.resources.files("jetfm") / SCHEMA_RESOURCE
+    if not schema.is_file():
+        raise ConfigError(f"config schema {SCHEMA_RESOURCE} missing from the jetfm package ({schema}): "
+                          "reinstall jetfm")
+    return yaml.safe_load(schema.read_text(encoding="utf-8"))
 
 
 def _with_defaults(validator_class: type) -> type:

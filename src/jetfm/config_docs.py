@@ -9,9 +9,10 @@ from jetfm.config import load_schema
 
 _HEADER = """# Configuration reference
 
-Generated from `workflow/schemas/config.schema.yaml` by `jetfm config-docs > docs/config.md`
-(a test checks that this page matches the schema). Every key is optional: the default
-applies when it is left out. Unknown keys are errors, reported with the key's full name.
+Generated from `src/jetfm/config.schema.yaml` (shipped inside the package) by
+`jetfm config-docs > docs/config.md` (a test checks that this page matches the schema). Every
+key is optional: the default applies when it is left out. Unknown keys are errors, reported
+with the key's full name.
 
 Snakemake reads `config.yaml`; `--configfile FILE` replaces it (several files: later files
 win). The CLI stages read one file with `--config FILE`. Either way a file is read over the
