@@ -11,12 +11,12 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/generate.smk"
+include: "workflow/rules/events.smk"
 include: "workflow/rules/jets.smk"
 include: "workflow/rules/tokenize.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/downstream.smk"
-include: "workflow/rules/generation.smk"
+include: "workflow/rules/jet_generation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/validate.smk"
 

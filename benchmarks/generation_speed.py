@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jetfm.config import stage_params, validate_config
-from jetfm.generate import generate_shard, pythia_settings, shard_seed
+from jetfm.events import generate_shard, pythia_settings, shard_seed
 
 
 def _pythia(settings: list[str]) -> Any:

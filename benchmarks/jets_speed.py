@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from jetfm.config import stage_params, validate_config
-from jetfm.generate.root_io import flat_particles, read_events
+from jetfm.events.root_io import flat_particles, read_events
 from jetfm.jets import build_jet_sets
 from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask
 

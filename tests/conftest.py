@@ -27,7 +27,7 @@ def small_config() -> dict:
 @pytest.fixture(scope="session")
 def event_files(tmp_path_factory: pytest.TempPathFactory, small_config: dict) -> dict[str, Path]:
     """200 b-bbar and 200 inclusive-QCD events."""
-    from jetfm.generate import generate_shard
+    from jetfm.events import generate_shard
 
     out = tmp_path_factory.mktemp("events")
     files = {}

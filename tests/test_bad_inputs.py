@@ -245,7 +245,7 @@ def test_copy_of_an_event_file_is_refused(event_files: dict[str, Path], small_co
 
 
 def test_event_file_without_events_is_refused(small_config: dict, tmp_path: Path) -> None:
-    from jetfm.generate.root_io import EventWriter
+    from jetfm.events.root_io import EventWriter
     from jetfm.provenance import provenance
 
     empty = tmp_path / "bb-000.root"

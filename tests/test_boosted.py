@@ -9,7 +9,7 @@ import pytest
 
 from jetfm.config import stage_params, validate_config
 from jetfm.contract import BOOSTED_LABEL_NAMES, BOOSTED_PROCESS_LABELS
-from jetfm.generate import BOOSTED_PROCESSES, pythia_settings
+from jetfm.events import BOOSTED_PROCESSES, pythia_settings
 from jetfm.jets import read_jet_table
 from jetfm.jets.build import build_jet_sets
 from jetfm.jets.manifest import write_manifest
@@ -28,7 +28,7 @@ def boosted_cfg() -> dict:
 
 @pytest.fixture(scope="module")
 def boosted_jets(tmp_path_factory: pytest.TempPathFactory, boosted_cfg: dict) -> dict[str, Path]:
-    from jetfm.generate import generate_shard
+    from jetfm.events import generate_shard
 
     out = tmp_path_factory.mktemp("boosted")
     files = []

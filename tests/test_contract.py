@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from jetfm import contract
-from jetfm.generate.processes import BOOSTED_PROCESSES, BTAG_PROCESSES
+from jetfm.events.processes import BOOSTED_PROCESSES, BTAG_PROCESSES
 from jetfm.jets.truth import pid_class
 
 SCHEMA = Path(__file__).parents[1] / "src" / "jetfm" / "config.schema.yaml"

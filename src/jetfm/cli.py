@@ -47,7 +47,7 @@ def _progress(args: argparse.Namespace) -> bool:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from jetfm.generate import generate_shard
+    from jetfm.events import generate_shard
 
     n = generate_shard(_params(args, "generate", sample=args.sample, shard=args.shard), args.out,
                        n_events=args.events, progress=_progress(args))
@@ -136,7 +136,7 @@ def cmd_downstream(args: argparse.Namespace) -> None:
 
 
 def cmd_generate_jets(args: argparse.Namespace) -> None:
-    from jetfm.generation import generate_jet_file
+    from jetfm.jet_generation import generate_jet_file
 
     params = _params(args, "generate_jets", backbone=args.backbone, seed=str(args.seed))
     params["seed"] = args.seed
@@ -151,7 +151,7 @@ def cmd_generate_jets(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate_generation(args: argparse.Namespace) -> None:
-    from jetfm.generation import evaluate_generation
+    from jetfm.jet_generation import evaluate_generation
 
     params = _params(args, "evaluate_generation", backbone=args.backbone, mode=args.mode, seed=str(args.seed))
     row = evaluate_generation(params, args.test, args.out, generated_file=args.generated,

@@ -7,7 +7,7 @@
 - btag_vertex_ari: all tracks in one vertex, and every track its own vertex;
 - cwola_sic: a random classifier, whose tpr equals its fpr, so SIC = √(1 − rejection);
 - jet_generation: the second half of the true test jets, the statistical floor of the
-  distances (jetfm.generation.evaluate).
+  distances (jetfm.jet_generation.evaluate).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def baseline_rows(benchmark: str, settings: dict[str, Any], train_file: str | Pa
     if benchmark == "cwola_sic":
         return [_row("baseline-random", math.sqrt(1.0 - settings["background_rejection"]))]
     if benchmark == "jet_generation":
-        from jetfm.generation import truth_floor_row
+        from jetfm.jet_generation import truth_floor_row
 
         return [truth_floor_row(test_file, settings)]
     sample = BENCHMARK_SAMPLES[benchmark]
@@ -70,7 +70,7 @@ def write_baselines(params: dict[str, Any], train_file: str | Path, test_file: s
     benchmark = params["benchmark"]
     rows = baseline_rows(benchmark, params["settings"], train_file, test_file)
     if benchmark == "jet_generation":
-        from jetfm.generation.evaluate import METRIC as metric
+        from jetfm.jet_generation.evaluate import METRIC as metric
     else:
         metric = make_task(benchmark, params["settings"]).metric
     meta = provenance("downstream_baselines", params)

@@ -24,9 +24,9 @@ from jetfm.detector import (
     measure_energy,
     measure_tracks,
 )
-from jetfm.generate.processes import BOOSTED_PROCESSES
-from jetfm.generate.record import RESONANCE_IDS
-from jetfm.generate.root_io import flat_particles
+from jetfm.events.processes import BOOSTED_PROCESSES
+from jetfm.events.record import RESONANCE_IDS
+from jetfm.events.root_io import flat_particles
 from jetfm.jets import truth
 from jetfm.jets.cluster import visible_mask
 from jetfm.jets.constituents import constituent_truth, leading_per_jet

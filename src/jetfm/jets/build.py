@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from jetfm.contract import LABEL_B, LABEL_C, LABEL_LIGHT, LABEL_NAMES, ORIGIN_NAMES, SPLITS
 from jetfm.detector import d0_error_with_beam_spot, impact_parameters_with_beam_spot, measure_tracks
-from jetfm.generate.root_io import flat_particles, read_events, read_provenance
+from jetfm.events.root_io import flat_particles, read_events, read_provenance
 from jetfm.jets import truth
 from jetfm.jets.boosted import boosted_jets_from_events
 from jetfm.jets.cluster import cluster_antikt, clustering_input, visible_mask

@@ -4,7 +4,7 @@ The backbone (:class:`jetfm.models.TokenJetEncoder`) reads ``<start> [<class>] c
 <stop>``; a linear head on each state predicts the next token, over the K codes and
 ``<stop>`` (the start and class tokens are never predicted). The loss is the cross-entropy
 of every code and of the first ``<stop>``, so the model learns the constituents and when a
-jet ends. Sampling (``jetfm.generation.sample``) runs the same model token by token.
+jet ends. Sampling (``jetfm.jet_generation.sample``) runs the same model token by token.
 """
 
 from __future__ import annotations

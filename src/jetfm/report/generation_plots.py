@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from jetfm.generation.observables import OBSERVABLE_LABELS, OBSERVABLES
+from jetfm.jet_generation.observables import OBSERVABLE_LABELS, OBSERVABLES
 from jetfm.report.figures import save_png
 
 LOG_Y = ("constituent_pt", "jet_mass", "d2")

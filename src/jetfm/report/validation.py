@@ -16,7 +16,7 @@ import matplotlib
 import numpy as np
 
 from jetfm.downstream.metrics import n_secondary_vertices
-from jetfm.generate.root_io import flat_particles, read_events
+from jetfm.events.root_io import flat_particles, read_events
 from jetfm.jets import read_jet_table, truth
 from jetfm.jets.parquet_io import JetTable
 from jetfm.provenance import atomic_output, provenance

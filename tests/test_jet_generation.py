@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from jetfm.config import stage_params, validate_config
-from jetfm.generation.distances import binned_kl, histogram, histogram_edges, wasserstein_1
-from jetfm.generation.jet_sets import NOT_MODELLED, decode_codes, reconstruct_jets
-from jetfm.generation.observables import JET_OBSERVABLES, jet_observables
-from jetfm.generation.sample import draw_next, sample_codes
+from jetfm.jet_generation.distances import binned_kl, histogram, histogram_edges, wasserstein_1
+from jetfm.jet_generation.jet_sets import NOT_MODELLED, decode_codes, reconstruct_jets
+from jetfm.jet_generation.observables import JET_OBSERVABLES, jet_observables
+from jetfm.jet_generation.sample import draw_next, sample_codes
 from jetfm.jets import read_jet_table
 from jetfm.models.token_encoder import TokenJetEncoder
 from jetfm.models.transformer import Transformer
@@ -416,8 +416,8 @@ def test_generate_jets_cli_writes_a_readable_jet_set(gpt_backbone: tuple[Path, d
 
 def test_evaluate_generation_rows_sit_between_floor_and_nonsense(gpt_backbone: tuple[Path, dict],
                                                                 jet_files: dict, tmp_path: Path) -> None:
-    from jetfm.generation.evaluate import evaluate_generation, truth_floor_row
-    from jetfm.generation.generate import generate_jet_file
+    from jetfm.jet_generation.evaluate import evaluate_generation, truth_floor_row
+    from jetfm.jet_generation.generate import generate_jet_file
 
     checkpoint, cfg = gpt_backbone
     generated = tmp_path / "generated.parquet"
@@ -455,7 +455,7 @@ def test_evaluate_generation_rows_sit_between_floor_and_nonsense(gpt_backbone: t
 
 
 def test_quantile_kl_and_bootstrap_distances() -> None:
-    from jetfm.generation.distances import bootstrap_distances, quantile_kl
+    from jetfm.jet_generation.distances import bootstrap_distances, quantile_kl
 
     x = np.random.default_rng(1).normal(size=20000)
     assert quantile_kl(x, x) == pytest.approx(0.0, abs=1e-12)

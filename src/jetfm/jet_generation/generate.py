@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from jetfm.generation.evaluate import reference_halves
-from jetfm.generation.jet_sets import decode_codes
-from jetfm.generation.sample import sample_codes
+from jetfm.jet_generation.evaluate import reference_halves
+from jetfm.jet_generation.jet_sets import decode_codes
+from jetfm.jet_generation.sample import sample_codes
 from jetfm.jets.build import label_names
 from jetfm.jets.parquet_io import JetTable, read_jet_table, write_jet_table
 from jetfm.pretrain import load_next_token_model

@@ -1,7 +1,7 @@
 """Pythia8 event generation into ROOT TTrees (rule generate, `jetfm generate`)."""
 
-from jetfm.generate.processes import BOOSTED_PROCESSES, BTAG_PROCESSES, SAMPLE_PROCESSES, pythia_settings
-from jetfm.generate.shard import generate_shard, shard_seed
+from jetfm.events.processes import BOOSTED_PROCESSES, BTAG_PROCESSES, SAMPLE_PROCESSES, pythia_settings
+from jetfm.events.shard import generate_shard, shard_seed
 
 __all__ = [
     "BOOSTED_PROCESSES",

@@ -2,7 +2,7 @@
 
 The test jets of the backbone's sample are split once, at random with a fixed seed, into
 two halves A and B. Every candidate is compared with A, observable by observable
-(:mod:`jetfm.generation.observables`, :mod:`jetfm.generation.distances`):
+(:mod:`jetfm.jet_generation.observables`, :mod:`jetfm.jet_generation.distances`):
 
 - ``generated`` (one row per backbone and sampling seed): as many generated jets as B
   holds, with B's class mix for a class-conditional backbone;
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from jetfm.generation.distances import (
+from jetfm.jet_generation.distances import (
     binned_kl,
     bootstrap_distances,
     finite,
@@ -38,8 +38,13 @@ from jetfm.generation.distances import (
     histogram_edges,
     wasserstein_1,
 )
-from jetfm.generation.jet_sets import reconstruct_jets
-from jetfm.generation.observables import INTEGER_OBSERVABLES, JET_OBSERVABLES, OBSERVABLES, jet_observables
+from jetfm.jet_generation.jet_sets import reconstruct_jets
+from jetfm.jet_generation.observables import (
+    INTEGER_OBSERVABLES,
+    JET_OBSERVABLES,
+    OBSERVABLES,
+    jet_observables,
+)
 from jetfm.jets.parquet_io import JetTable, read_jet_table, read_metadata
 from jetfm.provenance import provenance
 from jetfm.results import write_result

@@ -14,7 +14,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from jetfm.generate.record import PARTICLE_FIELDS
+from jetfm.events.record import PARTICLE_FIELDS
 
 TREE = "events"
 PROVENANCE_KEY = "jetfm_provenance"

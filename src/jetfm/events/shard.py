@@ -9,9 +9,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from jetfm.generate.processes import pythia_settings
-from jetfm.generate.record import ChargeTable, batch_to_columns
-from jetfm.generate.root_io import EventWriter
+from jetfm.events.processes import pythia_settings
+from jetfm.events.record import ChargeTable, batch_to_columns
+from jetfm.events.root_io import EventWriter
 from jetfm.provenance import atomic_output, provenance
 
 # Events per nextBatch call and per ROOT basket: large baskets read back fast (uproot's

@@ -8,8 +8,8 @@ import pytest
 import uproot
 
 from jetfm.config import stage_params
-from jetfm.generate import generate_shard, pythia_settings, shard_seed
-from jetfm.generate.root_io import EventFileError, flat_particles, read_events, read_provenance
+from jetfm.events import generate_shard, pythia_settings, shard_seed
+from jetfm.events.root_io import EventFileError, flat_particles, read_events, read_provenance
 from tests.conftest import truncated_copy
 
 
@@ -118,7 +118,7 @@ def test_full_record_and_the_primers_delta_check(tmp_path: Path, small_config: d
 
 
 def test_charge_table_looks_up_new_and_known_ids() -> None:
-    from jetfm.generate.record import ChargeTable
+    from jetfm.events.record import ChargeTable
 
     class Data:
         def __init__(self) -> None:
@@ -143,7 +143,7 @@ def test_record_extraction_matches_awkward_high_level_path(small_config: dict) -
     import awkward as ak
     import pythia8mc
 
-    from jetfm.generate.record import ChargeTable, _columns_via_awkward, batch_to_columns
+    from jetfm.events.record import ChargeTable, _columns_via_awkward, batch_to_columns
 
     params = stage_params(small_config, "generate", sample="btag", shard="bb-000")
     pythia = pythia8mc.Pythia("", False)
