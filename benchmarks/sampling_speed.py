@@ -31,8 +31,8 @@ from typing import Any
 import torch
 
 from jetfm.config import backbone_recipe, load_config
+from jetfm.models.next_token import NextTokenModel
 from jetfm.models.token_encoder import TokenJetEncoder
-from jetfm.pretrain.gpt import NextTokenModel
 from jetfm.training import autocast
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from jetfm.config import stage_params, validate_config
 from jetfm.contract import CONTINUOUS_FEATURES, N_PID_CLASSES
 from jetfm.downstream.run import run_benchmark
 from jetfm.models import JetEncoder, Transformer
+from jetfm.models.checkpoint import read_backbone_checkpoint
 from jetfm.pretrain import pretrain_backbone
-from jetfm.pretrain.train import read_backbone_checkpoint
 from jetfm.training import compile_transformers
 
 ENCODER = {"dim": 16, "layers": 1, "heads": 2, "registers": 2}

@@ -111,8 +111,8 @@ def test_cuda_pretraining_steps_never_wait_for_the_device() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_cuda_next_token_steps_never_wait_for_the_device() -> None:
     """The gpt backbone's step: labels checked and scored positions found on the host."""
+    from jetfm.models.next_token import NextTokenModel
     from jetfm.models.token_encoder import TokenJetEncoder
-    from jetfm.pretrain.gpt import NextTokenModel
     from jetfm.pretrain.train import batch_losses
     from jetfm.training import step_generator
 

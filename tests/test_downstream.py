@@ -16,7 +16,8 @@ from jetfm.downstream.heads import ClassAttentionHead
 from jetfm.downstream.run import learning_rates, make_task, run_benchmark, train_head
 from jetfm.downstream.tasks import predict_vertices, score_partitions
 from jetfm.jets import read_jet_table
-from jetfm.pretrain import load_backbone, pretrain_backbone
+from jetfm.models.checkpoint import load_backbone
+from jetfm.pretrain import pretrain_backbone
 from jetfm.results import aggregate_results, read_result
 
 ENCODER = {"dim": 16, "layers": 1, "heads": 2, "registers": 1}

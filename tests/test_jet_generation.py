@@ -19,10 +19,10 @@ from jetfm.jet_generation.jet_sets import NOT_MODELLED, decode_codes, reconstruc
 from jetfm.jet_generation.observables import JET_OBSERVABLES, jet_observables
 from jetfm.jet_generation.sample import draw_next, sample_codes
 from jetfm.jets import read_jet_table
+from jetfm.models.next_token import NextTokenModel
 from jetfm.models.token_encoder import TokenJetEncoder
 from jetfm.models.transformer import Transformer
-from jetfm.pretrain.gpt import NextTokenModel
-from jetfm.tokenize.vqvae import VQVAE
+from jetfm.models.vqvae import VQVAE
 
 TOKENIZER = {"codebook_size": 12, "latent_dim": 4, "dim": 16, "layers": 1, "heads": 2,
              "features": ["pt", "deta", "dphi"]}
@@ -303,7 +303,7 @@ def gpt_backbone(tmp_path_factory: pytest.TempPathFactory, jet_files: dict, gpt_
 def test_gpt_pretraining_learns_and_reloads_identically(gpt_backbone: tuple[Path, dict], jet_files: dict
                                                         ) -> None:
     from jetfm.data.features import pad_jets
-    from jetfm.pretrain import load_backbone, load_next_token_model
+    from jetfm.models.checkpoint import load_backbone, load_next_token_model
     from jetfm.pretrain.train import read_metrics
 
     checkpoint, _ = gpt_backbone
@@ -349,7 +349,7 @@ def test_killed_gpt_run_resumes_to_the_uninterrupted_result(tmp_path: Path, jet_
 def test_gpt_backbone_transfers_in_every_mode(benchmark: str, gpt_backbone: tuple[Path, dict],
                                              gpt_tokenizer: Path, jet_files: dict, tmp_path: Path) -> None:
     from jetfm.downstream.run import make_encoder, run_benchmark
-    from jetfm.pretrain import load_backbone
+    from jetfm.models.checkpoint import load_backbone
 
     checkpoint, cfg = gpt_backbone
     pretrained = load_backbone(checkpoint).state_dict()
@@ -377,7 +377,7 @@ def test_finetuning_trains_the_transformer_but_not_its_tokenizer(gpt_backbone: t
                                                                   jet_files: dict) -> None:
     from jetfm.data.features import pad_jets
     from jetfm.downstream.run import make_task, train_head
-    from jetfm.pretrain import load_backbone
+    from jetfm.models.checkpoint import load_backbone
 
     checkpoint, cfg = gpt_backbone
     params = stage_params(cfg, "downstream", benchmark="btag_ood_accuracy", backbone="gpt", mode="finetune",

@@ -13,7 +13,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from jetfm.config import ConfigError, stage_params, validate_config
 from jetfm.data.features import pad_jets
 from jetfm.jets import read_jet_table
-from jetfm.pretrain import build_model, load_backbone, pretrain_backbone, sample_mask
+from jetfm.models.checkpoint import load_backbone
+from jetfm.pretrain import build_model, pretrain_backbone, sample_mask
 from jetfm.pretrain.train import read_metrics
 
 ENCODER = {"dim": 32, "layers": 2, "heads": 2, "registers": 2}
@@ -300,8 +301,8 @@ def test_a_masked_step_given_its_layout_never_waits_for_the_device(backbone: str
 
 
 def test_a_next_token_step_given_its_scored_positions_never_waits_for_the_device() -> None:
+    from jetfm.models.next_token import NextTokenModel, scored_positions
     from jetfm.models.token_encoder import TokenJetEncoder
-    from jetfm.pretrain.gpt import NextTokenModel, scored_positions
 
     torch.manual_seed(0)
     tokenizer = {"codebook_size": 12, "latent_dim": 4, "dim": 16, "layers": 1, "heads": 2,

@@ -54,10 +54,9 @@ from jetfm.downstream.heads import LinearJetHead
 from jetfm.downstream.tasks import JetClassification, TrackOrigin, VertexFinding
 from jetfm.jets.parquet_io import JetFileError, read_jet_set
 from jetfm.models import JetEncoder
+from jetfm.models.checkpoint import checkpoint_record, load_backbone, token_encoder
 from jetfm.models.part import ParTBackbone
 from jetfm.models.token_encoder import Backbone
-from jetfm.pretrain import checkpoint_record, load_backbone
-from jetfm.pretrain.train import token_encoder
 from jetfm.provenance import provenance
 from jetfm.results import write_result
 from jetfm.tokenize import VQVAETokenizer, check_made_by

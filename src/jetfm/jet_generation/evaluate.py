@@ -124,8 +124,8 @@ def evaluate_generation(params: dict[str, Any], test_file: str | Path, out: str 
                         generated_file: str | Path | None = None, checkpoint: str | Path | None = None
                         ) -> dict[str, Any]:
     """Score one jet_generation run (mode ``generated`` or ``reconstructed``) and write its JSON."""
+    from jetfm.models.checkpoint import load_backbone
     from jetfm.models.token_encoder import TokenJetEncoder
-    from jetfm.pretrain import load_backbone
 
     mode, name = params["mode"], params["backbone_name"]
     if mode not in ("generated", "reconstructed"):

@@ -17,7 +17,8 @@ from jetfm.contract import CONSTITUENT_FIELDS
 from jetfm.data.features import pad_jets, postprocess_continuous
 from jetfm.jets.parquet_io import JetTable
 from jetfm.jets.substructure import jet_kinematics
-from jetfm.tokenize.vqvae import VQVAE, VQVAETokenizer
+from jetfm.models.vqvae import VQVAE
+from jetfm.tokenize.vqvae import VQVAETokenizer
 
 NOT_MODELLED = {"d0": 0.0, "z0": 0.0, "d0_err": 0.0, "z0_err": 0.0, "pid": -1, "charge": 0, "vertex": -1,
                 "origin": -1}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
-from jetfm.pretrain.gpt import NextTokenModel
+from jetfm.models.next_token import NextTokenModel
 from jetfm.training import autocast, step_generator
 
 

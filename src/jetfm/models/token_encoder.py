@@ -23,7 +23,7 @@ from torch import nn
 
 from jetfm.models.encoder import JetEncoder
 from jetfm.models.transformer import KVCache, Transformer
-from jetfm.tokenize.vqvae import VQVAE
+from jetfm.models.vqvae import VQVAE
 
 
 class TokenJetEncoder(nn.Module):

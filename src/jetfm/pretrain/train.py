@@ -8,7 +8,6 @@ generative pre-training (``gpt``); :func:`batch_losses` is where they differ.
 from __future__ import annotations
 
 import csv
-import hashlib
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -33,11 +32,10 @@ from jetfm.distributed import (
     world_from_environment,
     wrap,
 )
-from jetfm.jets.build import label_names
 from jetfm.jets.parquet_io import JetFileError, read_jet_set
 from jetfm.models import JetEncoder
-from jetfm.models.token_encoder import Backbone, TokenJetEncoder
-from jetfm.pretrain.gpt import NextTokenModel, scored_positions
+from jetfm.models.checkpoint import CHECKPOINT_KIND, token_encoder, write_backbone_checkpoint
+from jetfm.models.next_token import NextTokenModel, scored_positions
 from jetfm.pretrain.masking import MaskLayout, sample_mask
 from jetfm.pretrain.mpm import MaskedParticleModel
 from jetfm.pretrain.mpm_v1 import MaskedParticleModelV1
@@ -55,19 +53,10 @@ from jetfm.training import (
     warmup_exponential,
 )
 
-CHECKPOINT_KIND = "backbone"
 EVAL_SEED = 12345  # the same masks at every evaluation
 
 
 PretrainModel = MaskedParticleModel | MaskedParticleModelV1 | NextTokenModel
-
-
-def token_encoder(recipe: Mapping[str, Any], tokenizer: VQVAETokenizer) -> TokenJetEncoder:
-    """A gpt backbone around the trained ``tokenizer`` (its weights copied in, frozen)."""
-    n_classes = len(label_names(recipe["sample"])) if recipe["conditional"] else 0
-    encoder = TokenJetEncoder(**recipe["encoder"], tokenizer=tokenizer.model.config, n_classes=n_classes)
-    encoder.tokenizer.load_state_dict(tokenizer.model.state_dict())
-    return encoder
 
 
 def build_model(recipe: Mapping[str, Any], max_constituents: int, n_tokens: Mapping[str, int],
@@ -372,8 +361,7 @@ def _pretrain(train_file: str | Path, val_file: str | Path, tokenizer_files: Map
         "ranks": world.size,
         "provenance": provenance("pretrain", params),
     }
-    with atomic_output(out) as tmp:
-        torch.save(checkpoint, tmp)
+    write_backbone_checkpoint(checkpoint, out)
     write_metrics(history, metrics_out)
     from jetfm.report.pretraining import plot_pretraining
 
@@ -445,81 +433,3 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     return {k: np.array([float(r[k]) if r[k] else np.nan for r in rows]) for k in (rows[0] if rows else {})}
-
-
-def read_backbone_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A backbone checkpoint's contents, checked for kind and feature version."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"backbone checkpoint not found: {path}")
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # a truncated or foreign file: say which one
-        raise ValueError(f"{path}: not a readable backbone checkpoint ({exc})") from exc
-    if not isinstance(blob, dict) or blob.get("kind") != CHECKPOINT_KIND:
-        raise ValueError(f"{path}: not a jetfm backbone checkpoint")
-    if blob.get("feature_version") != FEATURE_VERSION:
-        raise ValueError(f"{path}: trained on feature version {blob.get('feature_version')}, "
-                         f"this jetfm uses {FEATURE_VERSION}; re-run pretrain")
-    return blob
-
-
-def encoder_from_config(config: Mapping[str, Any]) -> Backbone:
-    """An untrained backbone of the architecture a checkpoint's ``encoder_config`` describes."""
-    if config.get("kind") == "token":
-        return TokenJetEncoder.from_config(dict(config))
-    return JetEncoder.from_config(dict(config))
-
-
-def check_architecture(blob: Mapping[str, Any], expected: Mapping[str, Any], path: str | Path,
-                       name: str) -> None:
-    """Refuse a checkpoint whose encoder differs from the config entry ``expected`` of backbone
-    ``name`` in any key the entry sets (a checkpoint from another config or another backbone)."""
-    actual = blob["encoder_config"]
-    differ = sorted(k for k in expected if actual.get(k, "<absent>") != expected[k])
-    if differ:
-        want = ", ".join(f"{k}={expected[k]!r}" for k in differ)
-        have = ", ".join(f"{k}={actual.get(k, '<absent>')!r}" for k in differ)
-        raise ValueError(f"{path}: backbone '{name}' is configured with {want} but the checkpoint's "
-                         f"encoder has {have}; re-run pretrain for '{name}' or give its own checkpoint")
-
-
-def checkpoint_record(path: str | Path) -> dict[str, Any]:
-    """What a result says about the checkpoint it used: full path, SHA-256, the encoder it really
-    holds, and the config hash of the pre-training that made it."""
-    path = Path(path)
-    blob = read_backbone_checkpoint(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    architecture = {k: v for k, v in blob["encoder_config"].items() if k != "tokenizer"}
-    return {"path": str(path.resolve()), "sha256": digest.hexdigest(), "method": blob.get("method"),
-            "architecture": architecture,
-            "pretrain_config_hash": blob.get("provenance", {}).get("config_hash")}
-
-
-def load_backbone(path: str | Path, map_location: str | torch.device = "cpu",
-                  expected: Mapping[str, Any] | None = None, name: str = "") -> Backbone:
-    """The pre-trained encoder of a backbone checkpoint (a gpt backbone with its tokenizer),
-    checked against its config entry ``expected`` (the backbone's ``encoder``) when given."""
-    blob = read_backbone_checkpoint(path, map_location)
-    if expected is not None:
-        check_architecture(blob, expected, path, name or Path(path).stem)
-    encoder = encoder_from_config(blob["encoder_config"])
-    encoder.load_state_dict(blob["encoder_state"])
-    return encoder
-
-
-def load_next_token_model(path: str | Path, map_location: str | torch.device = "cpu"
-                          ) -> tuple[NextTokenModel, dict[str, Any]]:
-    """The whole generative model of a gpt backbone checkpoint (encoder and next-token head), and
-    the checkpoint's contents."""
-    blob = read_backbone_checkpoint(path, map_location)
-    if blob.get("method") != "gpt":
-        raise ValueError(f"{path}: a {blob.get('method')} backbone; only gpt backbones generate jets")
-    encoder = encoder_from_config(blob["encoder_config"])
-    assert isinstance(encoder, TokenJetEncoder)
-    model = NextTokenModel(encoder)
-    model.load_state_dict(blob["model_state"])
-    return model.eval(), blob
