@@ -30,7 +30,7 @@ import torch
 from jetfm.config import benchmark_sample, load_config, stage_params
 from jetfm.data.features import pad_jets
 from jetfm.downstream.run import train_and_score
-from jetfm.jets.parquet_io import read_jet_table
+from jetfm.jets.jet_sets import read_jet_table
 from jetfm.training import resolve_device, set_threads
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ import torch
 from jetfm.cli import main
 from jetfm.config import ConfigError, stage_params, validate_config
 from jetfm.jets import JetFileError, build_jet_sets
-from jetfm.jets.parquet_io import read_jet_set
+from jetfm.jets.jet_sets import read_jet_set
 from tests.conftest import REPO, truncated_copy
 
 TINY = str(REPO / "config" / "tiny.yaml")

@@ -406,7 +406,7 @@ def test_generate_jets_cli_writes_a_readable_jet_set(gpt_backbone: tuple[Path, d
     max_constituents = torch.load(checkpoint, weights_only=False)["max_constituents"]
     assert table.n_jets == 37 and counts.min() >= 1 and counts.max() <= max_constituents
     assert (table.tracks["pt"] > 0).all() and (table.jets["label"] == -1).all()
-    from jetfm.jets.parquet_io import read_metadata
+    from jetfm.jets.jet_sets import read_metadata
     assert read_metadata(out)["generated"]["backbone"] == "gpt"
     # asking for classes of an unconditional backbone, or for no jets, fails with a message
     bad = subprocess.run([*cmd[:-4], "--n-jets", "5", "--class", "bb", "--out", str(out)],

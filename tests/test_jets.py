@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jetfm.jets import JetFileError, build_jet_sets, read_jet_table
-from jetfm.jets.parquet_io import read_metadata
+from jetfm.jets.jet_sets import read_metadata
 from tests.conftest import truncated_copy
 
 

@@ -13,8 +13,8 @@ import pytest
 from jetfm.config import stage_params, validate_config
 from jetfm.contract import LABEL_B, LABEL_C, LABEL_LIGHT, SPLITS
 from jetfm.jets import JetFileError, build_jet_sets, read_jet_table
+from jetfm.jets.jet_sets import read_jet_set, read_metadata
 from jetfm.jets.manifest import allot_classes, kept_rows, read_manifest, write_manifest
-from jetfm.jets.parquet_io import read_jet_set, read_metadata
 
 
 def test_allotment_reaches_the_fractions_in_proportion_to_each_shard() -> None:

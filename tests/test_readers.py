@@ -378,7 +378,7 @@ def test_btag_root_source_through_the_jets_stage(tmp_path: Path) -> None:
     """source: btag-root → the same Parquet schema and splits as generated jets."""
     from jetfm.config import stage_params, validate_config
     from jetfm.jets import build_jet_sets, read_jet_table
-    from jetfm.jets.parquet_io import read_metadata
+    from jetfm.jets.jet_sets import read_metadata
 
     source = write_btag(tmp_path)
     cfg = validate_config({"samples": {"btag": {"source": "btag-root", "path": str(tmp_path / "*.root"),

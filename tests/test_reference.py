@@ -14,7 +14,8 @@ from jetfm.config import stage_params, validate_config
 from jetfm.data.features import pad_jets, preprocess_continuous
 from jetfm.downstream.run import run_benchmark
 from jetfm.jets import read_jet_table
-from jetfm.jets.parquet_io import read_metadata, write_jet_table
+from jetfm.jets.jet_sets import read_metadata
+from jetfm.jets.parquet_io import write_jet_table
 from jetfm.models.part import PART_FEATURES, ParTBackbone, part_inputs
 from jetfm.results import read_result
 

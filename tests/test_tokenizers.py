@@ -12,7 +12,7 @@ import torch
 
 from jetfm.contract import CONTINUOUS_FEATURES
 from jetfm.data.features import PaddedJets, pad_jets
-from jetfm.jets.parquet_io import read_jet_table
+from jetfm.jets.jet_sets import read_jet_table
 from jetfm.tokenize import KMeansTokenizer, VQVAETokenizer, fit_tokenizer, load_tokenizer
 from jetfm.tokenize.report import tokenizer_quality
 

@@ -18,7 +18,7 @@ import yaml
 from jetfm.config import load_config, stage_params
 from jetfm.contract import BENCHMARKS
 from jetfm.jets import read_jet_table
-from jetfm.jets.parquet_io import read_metadata
+from jetfm.jets.jet_sets import read_metadata
 from jetfm.results import read_result
 from tests.conftest import REPO
 

@@ -23,7 +23,7 @@ from jetfm.data.features import pad_jets
 from jetfm.downstream.metrics import accuracy, balanced_accuracy, bin_masks
 from jetfm.downstream.run import make_task
 from jetfm.downstream.tasks import TRACK_BINS, score_partitions
-from jetfm.jets.parquet_io import read_jet_set
+from jetfm.jets.jet_sets import read_jet_set
 from jetfm.provenance import provenance
 from jetfm.results import write_result
 

@@ -52,7 +52,8 @@ from jetfm.distributed import (
 from jetfm.downstream.cwola import cwola_training_set, labelled_test_set, supervised_training_set
 from jetfm.downstream.heads import LinearJetHead
 from jetfm.downstream.tasks import JetClassification, TrackOrigin, VertexFinding
-from jetfm.jets.parquet_io import JetFileError, read_jet_set
+from jetfm.jets.jet_sets import read_jet_set
+from jetfm.jets.parquet_io import JetFileError
 from jetfm.models import JetEncoder
 from jetfm.models.checkpoint import checkpoint_record, load_backbone, token_encoder
 from jetfm.models.part import ParTBackbone

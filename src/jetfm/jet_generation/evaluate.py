@@ -45,7 +45,8 @@ from jetfm.jet_generation.observables import (
     OBSERVABLES,
     jet_observables,
 )
-from jetfm.jets.parquet_io import JetTable, read_jet_table, read_metadata
+from jetfm.jets.jet_sets import read_jet_table, read_metadata
+from jetfm.jets.parquet_io import JetTable
 from jetfm.provenance import provenance
 from jetfm.results import write_result
 

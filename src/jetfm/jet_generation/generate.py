@@ -12,7 +12,8 @@ from jetfm.jet_generation.evaluate import reference_halves
 from jetfm.jet_generation.jet_sets import decode_codes
 from jetfm.jet_generation.sample import sample_codes
 from jetfm.jets.build import label_names
-from jetfm.jets.parquet_io import JetTable, read_jet_table, write_jet_table
+from jetfm.jets.jet_sets import read_jet_table
+from jetfm.jets.parquet_io import JetTable, write_jet_table
 from jetfm.models.checkpoint import load_next_token_model
 from jetfm.provenance import provenance
 from jetfm.training import resolve_device, set_threads

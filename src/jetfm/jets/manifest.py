@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from jetfm.contract import LABEL_NAMES, SCHEMA_VERSION, SPLITS
-from jetfm.jets.parquet_io import JetFileError, JetTable, read_jet_file, read_metadata
+from jetfm.jets.parquet_io import JetFileError, JetTable, read_file_metadata, read_jet_file
 from jetfm.provenance import atomic_output, provenance
 
 MANIFEST_KIND = "jetfm-jet-manifest"
@@ -54,7 +54,7 @@ def allot_classes(counts: np.ndarray, fractions: Sequence[float]) -> np.ndarray:
 
 
 def _shard_summary(path: Path, sample: str, split: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    meta = read_metadata(path)
+    meta = read_file_metadata(path)
     made = meta.get("config", {}).get("sample")
     if made != sample:
         raise JetFileError(f"{path}: jets made for sample '{made}', not '{sample}'")
@@ -204,7 +204,7 @@ def manifest_metadata(path: str | Path) -> dict[str, Any]:
     """What a split's jets were made by: the first shard's metadata (every shard of a split is
     made by the same jets params), with the manifest's sample, split, shards and jets."""
     manifest = read_manifest(path)
-    meta = read_metadata(manifest["shards"][0]["file"]) if manifest["shards"] else {}
+    meta = read_file_metadata(manifest["shards"][0]["file"]) if manifest["shards"] else {}
     return meta | {"split": manifest["split"], "label_names": manifest["label_names"],
                    "manifest": {"shards": [s["name"] for s in manifest["shards"]], "jets": manifest["jets"],
                                 "config_hash": manifest["provenance"]["config_hash"]}}

@@ -32,7 +32,8 @@ from jetfm.distributed import (
     world_from_environment,
     wrap,
 )
-from jetfm.jets.parquet_io import JetFileError, read_jet_set
+from jetfm.jets.jet_sets import read_jet_set
+from jetfm.jets.parquet_io import JetFileError
 from jetfm.models import JetEncoder
 from jetfm.models.checkpoint import CHECKPOINT_KIND, token_encoder, write_backbone_checkpoint
 from jetfm.models.next_token import NextTokenModel, scored_positions

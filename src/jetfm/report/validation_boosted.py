@@ -17,7 +17,8 @@ import matplotlib
 import numpy as np
 
 from jetfm.jets import read_jet_table
-from jetfm.jets.parquet_io import JetTable, read_metadata
+from jetfm.jets.jet_sets import read_metadata
+from jetfm.jets.parquet_io import JetTable
 from jetfm.jets.substructure import nsubjettiness, tau_ratios
 from jetfm.provenance import atomic_output, provenance
 from jetfm.report.figures import save_png

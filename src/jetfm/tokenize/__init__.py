@@ -17,7 +17,7 @@ import torch
 from jetfm.contract import CONTINUOUS_FEATURES
 from jetfm.data.features import FEATURE_VERSION, pad_jets
 from jetfm.distributed import World, per_rank_batch, process_group, world_from_environment
-from jetfm.jets.parquet_io import read_jet_set
+from jetfm.jets.jet_sets import read_jet_set
 from jetfm.provenance import atomic_output, provenance
 from jetfm.tokenize.kmeans import KMeansTokenizer, fit_kmeans, read_checkpoint
 from jetfm.tokenize.report import plot_tokenizer_report, tokenizer_quality
