@@ -87,6 +87,10 @@ def test_each_method_learns_and_reloads_identically(name: str, tmp_path: Path, j
     # the same validation masks and noise at every evaluation: the loss must fall clearly
     assert val[-1] < val[0] - 0.05 * abs(val[0]), val
     assert 0.0 <= final["probe_acc"] <= 1.0
+    # the figure is the report layer's, drawn from the CSV (as `jetfm pretrain` does)
+    from jetfm.report.pretraining import plot_metrics_file
+
+    plot_metrics_file(tmp_path / f"{name}.csv", tmp_path / f"{name}.png", title=name)
     assert (tmp_path / f"{name}.png").stat().st_size > 0
     assert not Path(f"{out}.resume").exists()
 

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from jetfm.config import ConfigError, load_config, stage_params
@@ -80,6 +81,9 @@ def cmd_tokenize(args: argparse.Namespace) -> None:
                         args.report, threads=args.threads, progress=_progress(args))
     if _rank() != 0:  # rank 0 of a distributed fit reports
         return
+    from jetfm.report.tokenizer import draw_tokenizer_figure
+
+    draw_tokenizer_figure(args.out, args.val, Path(args.report).with_suffix(".png"))
     q = tok.info["quality"]
     print(f"tokenizer {args.name} ({tok.n_tokens} tokens): utilisation {q['utilisation']:.3f}, "
           f"perplexity {q['perplexity']:.1f}; report {args.report}")
@@ -104,6 +108,9 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
                               args.out, args.metrics, threads=_threads(args, "pretrain"),
                               progress=_progress(args))
     if _rank() == 0:
+        from jetfm.report.pretraining import plot_metrics_file
+
+        plot_metrics_file(args.metrics, Path(args.metrics).with_suffix(".png"), title=args.backbone)
         print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
 
 

@@ -198,8 +198,9 @@ def pretrain_backbone(train_file: str | Path, val_file: str | Path,
                       ) -> dict[str, float]:
     """Pre-train one backbone; ``params`` is ``stage_params(cfg, 'pretrain', backbone=...)``.
 
-    Writes the checkpoint ``out``, the per-step metrics CSV ``metrics_out`` and its plot
-    (same name, .png). While training, ``<out>.resume`` holds the latest resumable state:
+    Writes the checkpoint ``out`` and the per-step metrics CSV ``metrics_out`` (`jetfm pretrain`
+    draws it beside, same name, .png: :func:`jetfm.report.pretraining.plot_metrics_file`).
+    While training, ``<out>.resume`` holds the latest resumable state:
     a killed job started again continues from it, and because batches, masks and noise are
     pure functions of (seed, step) the result is the same as an uninterrupted run's. It is
     removed on success. ``on_step(step)`` is called after every optimiser step.
@@ -364,9 +365,6 @@ def _pretrain(train_file: str | Path, val_file: str | Path, tokenizer_files: Map
     }
     write_backbone_checkpoint(checkpoint, out)
     write_metrics(history, metrics_out)
-    from jetfm.report.pretraining import plot_pretraining
-
-    plot_pretraining(history, Path(metrics_out).with_suffix(".png"), title=params["name"])
     resume.unlink(missing_ok=True)
     return final
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,15 @@ from matplotlib.ticker import LogFormatter
 from jetfm.report.figures import save_png
 
 matplotlib.use("Agg")
+
+
+def plot_metrics_file(metrics: str | Path, path: str | Path, title: str = "") -> str:
+    """The figure of a pre-training's metrics CSV (models/backbones/{name}.metrics.csv): one row
+    per logged step, a cell left empty where that step has no such metric."""
+    with open(metrics, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    history = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in rows]
+    return plot_pretraining(history, path, title)
 
 
 def plot_pretraining(history: Sequence[dict[str, float]], path: str | Path, title: str = "") -> str:

@@ -20,13 +20,13 @@ from jetfm.distributed import World, per_rank_batch, process_group, world_from_e
 from jetfm.jets.jet_sets import read_jet_set
 from jetfm.provenance import atomic_output, provenance
 from jetfm.tokenize.kmeans import KMeansTokenizer, fit_kmeans, read_checkpoint
-from jetfm.tokenize.report import plot_tokenizer_report, tokenizer_quality
+from jetfm.tokenize.report import tokenizer_quality
 from jetfm.tokenize.vqvae import VQVAETokenizer, fit_vqvae
 
 Tokenizer = KMeansTokenizer | VQVAETokenizer
 
 __all__ = ["KMeansTokenizer", "Tokenizer", "VQVAETokenizer", "check_made_by", "fit_tokenizer",
-           "load_tokenizer"]
+           "load_tokenizer", "validation_arrays"]
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
@@ -52,8 +52,8 @@ def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str
                   world: World | None = None) -> Tokenizer:
     """Fit the tokenizer ``params['tokenizer']`` on the training jets and report on the validation jets.
 
-    Writes the checkpoint ``out``, the JSON report ``report_out`` and its figure (same name,
-    ``.png``). The quality numbers (held-out) are also stored in ``info['quality']``.
+    Writes the checkpoint ``out`` and the JSON report ``report_out`` (`jetfm tokenize` draws the
+    figure beside it). The quality numbers (held-out) are also stored in ``info['quality']``.
     A VQ-VAE trains on the CPU ranks a launcher started (``world``, from torchrun's or
     ``jetfm launch``'s environment; gloo); rank 0 writes the outputs. K-Means fits in one process.
     """
@@ -82,16 +82,13 @@ def fit_tokenizer(train_file: str | Path, val_file: str | Path, params: dict[str
 
 def _report(tokenizer: Tokenizer, val_file: str | Path, params: dict[str, Any], out: str | Path,
             report_out: str | Path) -> Tokenizer:
-    """Score the fitted tokenizer on the validation jets; write it, its report and figure."""
+    """Score the fitted tokenizer on the validation jets; write it and its report (the figure is
+    the report layer's: :func:`jetfm.report.tokenizer.draw_tokenizer_figure`)."""
     cfg, name = params["tokenizer"], params["name"]
     kind, bound = cfg.get("kind", "kmeans"), cfg.get("fit_jets")
 
-    val = pad_jets(read_jet_set(val_file, params.get("sample"), max_jets=bound))
-    valid = val.mask
-    tokens = tokenizer.tokens(val)[valid].numpy()
+    tokens, original, reconstructed = validation_arrays(tokenizer, val_file, params.get("sample"), bound)
     names = tokenizer.feature_names
-    original = val.features[valid][:, [CONTINUOUS_FEATURES.index(f) for f in names]].numpy()
-    reconstructed = tokenizer.reconstruct(val)[valid].numpy()
     quality = tokenizer_quality(tokens, tokenizer.n_tokens, original, reconstructed, names)
     record = provenance("tokenize", params)
     info = record | {"feature_version": FEATURE_VERSION, "quality": quality, "fit": tokenizer.info["fit"]}
@@ -104,6 +101,16 @@ def _report(tokenizer: Tokenizer, val_file: str | Path, params: dict[str, Any], 
               "quality": quality, "fit": info["fit"], "provenance": record}
     with atomic_output(report_out) as tmp:
         tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    plot_tokenizer_report(tokens, tokenizer.n_tokens, original, reconstructed, report_out.with_suffix(".png"),
-                          title=f"tokenizer {name} ({kind}, {sample}), validation jets", feature_names=names)
     return tokenizer
+
+
+def validation_arrays(tokenizer: Tokenizer, val_file: str | Path, sample: str | None,
+                      max_jets: int | None = None) -> tuple[Any, Any, Any]:
+    """Tokens, original and reconstructed features (numpy, one row per real constituent) of the
+    validation jets: what the quality report measures and the tokenizer figure draws."""
+    val = pad_jets(read_jet_set(val_file, sample, max_jets=max_jets))
+    valid = val.mask
+    tokens = tokenizer.tokens(val)[valid].numpy()
+    original = val.features[valid][:, [CONTINUOUS_FEATURES.index(f) for f in tokenizer.feature_names]].numpy()
+    reconstructed = tokenizer.reconstruct(val)[valid].numpy()
+    return tokens, original, reconstructed
