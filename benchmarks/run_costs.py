@@ -4,7 +4,7 @@ patience would have saved and changed.
 Usage (in a workflow directory whose downstream runs have finished):
 
     python benchmarks/run_costs.py [--runs results/runs] [--times logs/benchmarks/downstream]
-                                   [--patience 2 3 4 5] [--markdown]
+                                   [--patience 2 3 4 5] [--markdown] [--estimate CONFIG]
 
 Per run it reads the run file (learning curve, best and last step, stop reason, settings) and
 the Snakemake benchmark file of its job (CPU seconds). A run's learning curve does not depend
@@ -14,6 +14,11 @@ same weights and the same test score. Prints JSON (or Markdown tables): per benc
 × backbone (or reference) the runs, CPU minutes, the share of steps after the best step (the
 patience tail), and per shorter patience the CPU minutes it would save (steps saved × the
 run's CPU per step) and how many runs would select another step.
+
+``--estimate CONFIG`` prices another configuration's downstream runs from the measured ones:
+a run of the same benchmark, backbone, mode and point costs what its measured seeds cost;
+otherwise the mean of the same benchmark, backbone and mode at a point of the same kind (all
+jets or a subset); otherwise it is listed as unpriced.
 """
 
 from __future__ import annotations
@@ -106,18 +111,52 @@ def markdown(table: list[dict[str, Any]], patiences: list[int]) -> str:
     return "\n".join(lines)
 
 
+def estimate(config: Path, costs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The CPU minutes of ``config``'s downstream runs, priced from the measured ``costs``."""
+    from jetfm.config import benchmark_jobs, load_config
+
+    cfg = load_config(config)
+    exact: dict[tuple[str, ...], list[float]] = {}
+    similar: dict[tuple[str, ...], list[float]] = {}
+    for c in costs:
+        if c["cpu_s"] is None:
+            continue
+        benchmark, backbone, mode, point, _ = c["run"].split("/")
+        exact.setdefault((benchmark, backbone, mode, point), []).append(c["cpu_s"] / 60)
+        similar.setdefault((benchmark, backbone, mode, str(point == "all")), []).append(c["cpu_s"] / 60)
+    total, priced, guessed, unpriced = 0.0, 0, 0, []
+    for benchmark in cfg["downstream"]:
+        if benchmark == "jet_generation":
+            continue
+        for job in benchmark_jobs(cfg, benchmark):
+            key = (benchmark, job["backbone"], job["mode"], job["point"])
+            near = (benchmark, job["backbone"], job["mode"], str(job["point"] == "all"))
+            if key in exact:
+                total, priced = total + sum(exact[key]) / len(exact[key]), priced + 1
+            elif near in similar:
+                total, guessed = total + sum(similar[near]) / len(similar[near]), guessed + 1
+            else:
+                unpriced.append("/".join(key))
+    return {"config": str(config), "cpu_min": round(total, 1), "runs_priced_from_the_same_run": priced,
+            "runs_priced_from_similar_runs": guessed, "unpriced_runs": unpriced}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("results/runs"))
     parser.add_argument("--times", type=Path, default=Path("logs/benchmarks/downstream"))
     parser.add_argument("--patience", type=int, nargs="+", default=[2, 3, 4, 5])
     parser.add_argument("--markdown", action="store_true", help="Markdown tables instead of JSON")
+    parser.add_argument("--estimate", type=Path, help="price this config's downstream runs from these")
     args = parser.parse_args()
     if not args.runs.is_dir():
         raise SystemExit(f"no run directory {args.runs}; run the workflow first")
     files = sorted(p for p in args.runs.rglob("seed*.json"))
     costs = [c for c in (run_cost(p, args.runs, args.times, args.patience) for p in files) if c]
     table = summarise(costs, args.patience)
+    if args.estimate is not None:
+        print(json.dumps(estimate(args.estimate, costs), indent=1))
+        return
     if args.markdown:
         print(markdown(table, args.patience))
     else:
