@@ -24,24 +24,20 @@ jets or a subset); otherwise it is listed as unpriced.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
-from jetfm.downstream.run import replay_stopping
+from stage_times import job_record  # this folder's: the benchmark files' one reader
+
+from jetfm.downstream.run import patience_start, replay_stopping
 
 
 def cpu_seconds(times: Path, run: Path, runs: Path) -> float | None:
     """CPU seconds of a run's job from its Snakemake benchmark file, if there is one."""
     benchmark, backbone, mode, point, seed = run.relative_to(runs).with_suffix("").parts
     tsv = times / benchmark / f"{backbone}-{mode}-{point}-{seed}.tsv"
-    if not tsv.is_file():
-        return None
-    with open(tsv) as handle:
-        row = next(csv.DictReader(handle, delimiter="\t"))
-    value = row.get("cpu_time", "NA")
-    return float(value) if value not in ("NA", "-", "") else None
+    return job_record(tsv)["cpu_time"] if tsv.is_file() else None
 
 
 def run_cost(run: Path, runs: Path, times: Path, patiences: list[int]) -> dict[str, Any] | None:
@@ -52,7 +48,7 @@ def run_cost(run: Path, runs: Path, times: Path, patiences: list[int]) -> dict[s
         return None
     params = result["provenance"]["config"]
     settings, mode = params["settings"], params["mode"]
-    min_steps = 2 * settings["frozen_steps"] if mode in ("finetune", "supervised") else 0
+    min_steps = patience_start(params)
     stopped, best = int(row["stopped_step"]), int(row["best_step"])
     cpu = cpu_seconds(times, run, runs)
     out: dict[str, Any] = {

@@ -19,25 +19,31 @@ import sys
 from pathlib import Path
 
 
+def job_record(path: Path) -> dict[str, float | None]:
+    """One job's Snakemake benchmark file: wall seconds ``s``, ``cpu_time`` seconds and
+    ``max_rss`` MB, None where Snakemake could not measure it."""
+    with open(path) as handle:
+        row = next(csv.DictReader(handle, delimiter="\t"))
+    return {key: None if row.get(key, "NA") in ("NA", "-", "") else float(row[key])
+            for key in ("s", "cpu_time", "max_rss")}
+
+
 def stage_times(root: Path) -> dict[str, dict[str, float]]:
     stages: dict[str, dict[str, float]] = {}
     for path in sorted(root.rglob("*.tsv")):  # {rule}/{job}.tsv or {rule}/{sample}/{job}.tsv
-        with open(path) as handle:
-            row = next(csv.DictReader(handle, delimiter="\t"))
+        row = job_record(path)
         parts = path.relative_to(root).parts
         rule = f"downstream/{parts[1]}" if parts[0] == "downstream" else parts[0]
         s = stages.setdefault(rule, {"jobs": 0, "sum_s": 0.0, "sum_cpu_s": 0.0, "max_s": 0.0,
                                      "max_rss_mb": 0.0})
-        seconds = float(row["s"])
+        seconds = float(row["s"])  # type: ignore[arg-type]  # Snakemake always measures wall time
         s["jobs"] += 1
         s["sum_s"] = round(s["sum_s"] + seconds, 1)
         s["max_s"] = round(max(s["max_s"], seconds), 1)
-        cpu = row.get("cpu_time", "NA")
-        if cpu not in ("NA", "-", ""):
-            s["sum_cpu_s"] = round(s["sum_cpu_s"] + float(cpu), 1)
-        rss = row.get("max_rss", "NA")
-        if rss not in ("NA", "-", ""):
-            s["max_rss_mb"] = max(s["max_rss_mb"], float(rss))
+        if row["cpu_time"] is not None:
+            s["sum_cpu_s"] = round(s["sum_cpu_s"] + row["cpu_time"], 1)
+        if row["max_rss"] is not None:
+            s["max_rss_mb"] = max(s["max_rss_mb"], row["max_rss"])
     return stages
 
 

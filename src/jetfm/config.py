@@ -401,17 +401,16 @@ def benchmark_jobs(cfg: Mapping[str, Any], benchmark: str) -> list[dict[str, str
                    for b in section["backbones"]])
     # A scratch run depends on the architecture only: one per distinct architecture, under the
     # first backbone that has it.
-    scratch_for: dict[str, str] = {}
+    first_of: dict[str, str] = {}
+    scratch_name: dict[str, str] = {}
     for b in section["backbones"]:
-        scratch_for.setdefault(json.dumps(scratch_architecture(cfg, b), sort_keys=True), b)
+        architecture = json.dumps(scratch_architecture(cfg, b), sort_keys=True)
+        scratch_name[b] = first_of.setdefault(architecture, b)
     jobs: list[dict[str, str]] = []
     for block in run_blocks(section):
         name = block["backbone"]
         for mode in block["modes"]:
-            if mode == "scratch" and name in cfg["backbones"]:
-                name_of_run = scratch_for[json.dumps(scratch_architecture(cfg, name), sort_keys=True)]
-            else:
-                name_of_run = name
+            name_of_run = scratch_name.get(name, name) if mode == "scratch" else name
             points = ["all"] if mode == "supervised" else [point_name(benchmark, p) for p in block["points"]]
             for point in points:
                 for seed in block["seeds"]:

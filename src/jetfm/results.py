@@ -69,14 +69,24 @@ def read_result(path: str | Path) -> dict[str, Any]:
     return result
 
 
-def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and standard deviation over seeds per (backbone, mode, n_train, n_signal), overall and per bin."""
+def group_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What a summary row groups over seeds: (backbone, mode, n_train, n_signal); a summary row
+    has the same key as the run rows it summarises."""
+    return (row["backbone"], row["mode"], row.get("n_train"), row.get("n_signal"))
+
+
+def group_rows(rows: Sequence[dict[str, Any]]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """Run rows by :func:`group_key`, in order of first appearance."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        key = (row["backbone"], row["mode"], row.get("n_train"), row.get("n_signal"))
-        groups.setdefault(key, []).append(row)
+        groups.setdefault(group_key(row), []).append(row)
+    return groups
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds per (backbone, mode, n_train, n_signal), overall and per bin."""
     out = []
-    for (backbone, mode, n_train, n_signal), members in groups.items():
+    for (backbone, mode, n_train, n_signal), members in group_rows(rows).items():
         values = [r["value"] for r in members]
         per_bin: dict[str, list[float]] = {}
         for r in members:

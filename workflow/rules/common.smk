@@ -111,8 +111,7 @@ def slurm_resource(ranks_of, key, cpu_only=False):
     ``ranks_of(wildcards)`` gives; a ``cpu_only`` job (the VQ-VAE) asks for no GPU at all."""
 
     def value(wildcards):
-        wanted = slurm_ranks(ranks_of(wildcards), "cpu" if cpu_only else config["device"])
-        return None if cpu_only and key == "gres" else wanted.get(key)
+        return slurm_ranks(ranks_of(wildcards), "cpu" if cpu_only else config["device"]).get(key)
 
     return value
 

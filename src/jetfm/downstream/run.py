@@ -286,6 +286,13 @@ class EarlyStopping:
         return False, self.bad >= self.patience
 
 
+def patience_start(params: dict[str, Any]) -> int:
+    """The step after which evaluations without a lower validation loss count towards the
+    patience: a fine-tuned encoder's frozen steps and as many of warm-up, else 0."""
+    frozen = params["settings"]["frozen_steps"]
+    return 2 * frozen if schedule_mode(params) in ("finetune", "supervised") else 0
+
+
 def replay_stopping(curve: Sequence[dict[str, float]], patience: int, min_steps: int = 0) -> tuple[int, int]:
     """(selected step, last step) of a recorded run had it stopped with ``patience``. The curve up
     to a stop does not depend on the patience (the schedule's length is ``steps``), so the
@@ -425,7 +432,7 @@ def train_head(task: Any, encoder: nn.Module, train: PaddedJets | JetStream, val
                 index, part = index[world.share], part.subset(world.share)
             return part, index, total
     # a fine-tuned encoder has its full learning rate only after frozen_steps and as many of warm-up
-    min_steps = 2 * s["frozen_steps"] if schedule in ("finetune", "supervised") else 0
+    min_steps = patience_start(params)
     max_steps, patience = s["steps"], s["patience"]
     eval_every = evaluation_interval(s["eval_every"], n_train, batch_size)
     desc = f"{params['benchmark']} {params['backbone_name']}/{mode}/seed{seed}"

@@ -16,7 +16,7 @@ from jetfm.downstream.metrics import bin_sort_key
 from jetfm.provenance import atomic_output
 from jetfm.report.benchmark_plots import METRIC_LABELS, figure_caption
 from jetfm.report.summary import config_scale, reading
-from jetfm.results import LOWER_IS_BETTER, read_result, summarise
+from jetfm.results import LOWER_IS_BETTER, group_key, read_result, summarise
 
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;
@@ -111,13 +111,9 @@ def _groups(result: dict[str, Any]) -> list[dict[str, Any]]:
     return result.get("summary") or summarise(result["rows"])
 
 
-def _group_key(x: dict[str, Any]) -> tuple[Any, ...]:
-    return (x["backbone"], x["mode"], x.get("n_train"), x.get("n_signal"))
-
-
 def _runs(result: dict[str, Any], s: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of one summary group, by seed."""
-    return sorted((r for r in result["rows"] if _group_key(r) == _group_key(s)), key=lambda r: r["seed"])
+    return sorted((r for r in result["rows"] if group_key(r) == group_key(s)), key=lambda r: r["seed"])
 
 
 def _failed_pairs(result: dict[str, Any]) -> set[tuple[str, str]]:

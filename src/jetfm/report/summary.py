@@ -7,15 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from jetfm.downstream.metrics import bin_sort_key
-from jetfm.results import summarise
+from jetfm.results import group_key, group_rows, summarise
 
 # how a trained run stopped (row field ``stop_reason``): on its patience is converged; at the step
 # maximum (``max_steps``) or at the time limit (``max_seconds``) it is not
 CONVERGED = "patience"
-
-
-def _group_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (row["backbone"], row["mode"], row.get("n_train"), row.get("n_signal"))
 
 
 def seed_ranges(seeds: Sequence[int]) -> str:
@@ -79,12 +75,10 @@ def format_summary(result: dict[str, Any]) -> str:
     means; a warning line when any run stopped before it converged."""
     rows = result["rows"]
     groups = result.get("summary") or summarise(rows)
-    by_group: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for r in rows:
-        by_group.setdefault(_group_key(r), []).append(r)
+    by_group = group_rows(rows)
     bins = sorted({b for r in rows for b in r.get("bins", {})}, key=bin_sort_key)
     point = "signal" if any(s.get("n_signal") is not None for s in groups) else "n_train"
-    stops = [_convergence(by_group.get(_group_key(s), [])) for s in groups]
+    stops = [_convergence(by_group.get(group_key(s), [])) for s in groups]
     trained = sum(stop is not None for stop in stops)
     # how runs stopped: columns only where something was trained (not for jet_generation)
     stop_columns = ["patience", "max_steps"] if trained else []
@@ -95,7 +89,7 @@ def format_summary(result: dict[str, Any]) -> str:
     table: list[list[str]] = []
     flagged: list[str] = []
     for s, stop in zip(groups, stops, strict=True):
-        runs = by_group.get(_group_key(s), [])
+        runs = by_group.get(group_key(s), [])
         bins_mean = s.get("bins_mean")
         if bins_mean is None:  # summaries written before per-bin statistics existed
             bins_mean = summarise(runs)[0]["bins_mean"] if runs else {}
